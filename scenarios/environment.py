@@ -1,0 +1,180 @@
+"""Build the live target: nova config, migrated SQLite DBs, real placement, Ironic computes.
+
+One ``Environment`` per process (nova's and placement's database layers are
+configured once per process); one ``Cluster`` per scenario: a simulated
+Ironic, K nova-compute services and, for each, nova's own ``ComputeManager``
+with the real ``IronicDriver`` and ``ResourceTracker``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from typing import Iterator
+
+from scenarios.ironic_sim import FakeIronic
+from scenarios.placement_server import PlacementServer
+
+__all__ = ["Environment", "Cluster", "Compute"]
+
+LOG_FILE = "nova.log"
+
+
+_NOVA_CONF = """\
+[DEFAULT]
+transport_url = fake:/
+compute_driver = ironic.IronicDriver
+state_path = {workdir}
+instances_path = {workdir}/instances
+service_down_time = 3600
+use_rootwrap_daemon = false
+[database]
+connection = sqlite:///{workdir}/nova.sqlite
+[api_database]
+connection = sqlite:///{workdir}/nova_api.sqlite
+[oslo_concurrency]
+lock_path = {workdir}/locks
+[placement]
+auth_type = admin_token
+token = admin
+endpoint = {placement}
+[ironic]
+api_retry_interval = 0
+api_max_retries = 30
+[notifications]
+notification_format = unversioned
+[oslo_messaging_notifications]
+driver = noop
+"""
+
+
+class Environment:
+    """Config, databases and placement for this process (built once, see ``get``)."""
+
+    _instance: "Environment | None" = None
+    _guard = threading.Lock()
+
+    def __init__(self, workdir: str, extra_config_files: tuple[str, ...] = ()):
+        self.workdir = workdir
+        self.extra_config_files = extra_config_files
+        self.placement = PlacementServer(workdir)
+        self.conf_file = os.path.join(workdir, "nova.conf")
+        self._host_lock = threading.RLock()
+
+    @classmethod
+    def get(cls, workdir: str | None = None,
+            extra_config_files: tuple[str, ...] = ()) -> "Environment":
+        """The process's environment, built on first use."""
+        with cls._guard:
+            if cls._instance is None:
+                env = cls(workdir or tempfile.mkdtemp(prefix="nova-rt-auditor-"),
+                          extra_config_files)
+                env._build()
+                cls._instance = env
+            return cls._instance
+
+    def _build(self) -> None:
+        os.makedirs(os.path.join(self.workdir, "locks"), exist_ok=True)
+        self._configure_logging()
+        self.placement.start()
+        with open(self.conf_file, "w") as f:
+            f.write(_NOVA_CONF.format(workdir=self.workdir, placement=self.placement.endpoint))
+
+        import nova.conf
+        import nova.config
+        from nova import objects
+        from nova.db import migration
+
+        objects.register_all()
+        nova.config.parse_args(
+            ["nova-compute"],
+            default_config_files=[self.conf_file, *self.extra_config_files])
+        migration.db_sync(database="main")
+        migration.db_sync(database="api")
+        self.conf = nova.conf.CONF
+
+    def _configure_logging(self) -> None:
+        """Send nova's logs to a file in the work dir, not to the terminal."""
+        handler = logging.FileHandler(os.path.join(self.workdir, LOG_FILE))
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+    @contextlib.contextmanager
+    def as_host(self, host: str) -> Iterator[None]:
+        """Run code that reads ``CONF.host`` (the Ironic driver does) as ``host``.
+
+        In a deployment each compute service is its own process; here they
+        share one config, so host-scoped work is serialized.
+        """
+        with self._host_lock:
+            old = self.conf.host
+            self.conf.set_override("host", host)
+            try:
+                yield
+            finally:
+                self.conf.set_override("host", old)
+
+    def admin_context(self):
+        from nova import context
+
+        return context.get_admin_context()
+
+
+class Compute:
+    """One nova-compute service: its Service record, manager, driver and tracker."""
+
+    def __init__(self, env: Environment, host: str, ironic: FakeIronic):
+        from nova import objects
+        from nova.compute import manager as compute_manager
+
+        self.env = env
+        self.host = host
+        ctx = env.admin_context()
+        with env.as_host(host):
+            self.manager = compute_manager.ComputeManager(
+                compute_driver="ironic.IronicDriver")
+        self.driver = self.manager.driver
+        self.driver._ironic_connection = ironic
+        self.rt = self.manager.rt
+        self.service = objects.Service(
+            ctx, host=host, binary="nova-compute", topic="compute", report_count=0)
+        self.service.create()
+        self.manager.service_ref = self.service
+        self.rt.set_service_ref(self.service)
+
+    def periodic(self, startup: bool = False) -> None:
+        """nova's own ``update_available_resource`` periodic task for this service."""
+        with self.env.as_host(self.host):
+            self.manager.update_available_resource(self.env.admin_context(), startup=startup)
+
+    def set_up(self, up: bool) -> None:
+        """Mark the service up or (forced) down, as the hash ring sees it."""
+        self.service.forced_down = not up
+        self.service.save()
+
+    def close(self) -> None:
+        """Remove the service so later clusters do not hash nodes onto it."""
+        self.service.destroy()
+
+
+class Cluster:
+    """A simulated Ironic deployment and the compute services that manage it."""
+
+    def __init__(self, env: Environment, hosts: list[str], seed: int = 0):
+        self.env = env
+        self.ironic = FakeIronic(seed=seed)
+        self.computes = {h: Compute(env, h, self.ironic) for h in hosts}
+        from nova.scheduler.client import report
+
+        # The scheduler's own placement client (not the computes').
+        self.scheduler_client = report.SchedulerReportClient()
+
+    def close(self) -> None:
+        for compute in self.computes.values():
+            compute.close()

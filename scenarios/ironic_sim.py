@@ -1,0 +1,351 @@
+"""An in-memory Ironic that answers the openstacksdk baremetal calls of nova's Ironic driver.
+
+It hands out real ``openstack.baremetal.v1.node.Node`` objects, honours the
+``fields`` filter the way the Ironic API does (so ``driver_info`` only leaves
+the simulator when asked for), raises the exceptions openstacksdk raises, and
+walks nodes through Ironic's provision-state machine. Transient states
+(deploying, deleting, cleaning) advance one step each time the node is read,
+so the driver's own polling loops drive them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+import threading
+import time
+import uuid as uuidlib
+from collections import Counter
+from typing import Any, Iterator
+
+import jsonpatch
+from openstack import exceptions as sdk_exc
+from openstack.baremetal.v1.node import Node, ValidationResult
+
+__all__ = ["FakeIronic", "Fault", "FAULT_KINDS"]
+
+# Ironic API field name -> openstacksdk attribute name, where they differ.
+_SDK_NAMES = {"uuid": "id", "instance_uuid": "instance_id", "maintenance": "is_maintenance"}
+_IRONIC_NAMES = {v: k for k, v in _SDK_NAMES.items()}
+
+# (state, target) -> state reached on the next read. Mirrors ironic's state machine.
+_NEXT_STATE = {
+    "deploying": "active",
+    "wait call-back": "active",
+    "deleting": "cleaning",
+    "cleaning": "available",
+    "clean wait": "available",
+    "verifying": "manageable",
+}
+
+# set_node_provision_state verbs: allowed source states -> resulting state.
+_VERBS = {
+    "manage": ({"enroll", "available", "clean failed"}, "verifying"),
+    "provide": ({"manageable"}, "cleaning"),
+    "active": ({"available"}, "deploying"),
+    "rebuild": ({"active", "deploy failed", "error"}, "deploying"),
+    "deleted": ({"active", "deploy failed", "error", "wait call-back", "deploying"}, "deleting"),
+    "clean": ({"manageable"}, "cleaning"),
+}
+
+FAULT_KINDS = ("unavailable", "timeout", "server-error", "vanish", "conflict")
+
+
+@dataclasses.dataclass
+class Fault:
+    """A fault to inject: ``kind`` on calls to ``methods`` (all if empty), ``times`` times."""
+
+    kind: str
+    methods: tuple[str, ...] = ()
+    times: int = 1
+    node: str | None = None
+    delay_s: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+
+
+def _http_error(cls, status: int, message: str):
+    return cls(message=message, http_status=status)
+
+
+class FakeIronic:
+    """The simulator: give it to ``IronicDriver`` as ``_ironic_connection``."""
+
+    def __init__(self, seed: int = 0):
+        self._nodes: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
+        self._faults: list[Fault] = []
+        self.rng = random.Random(seed)
+        self.calls: Counter[str] = Counter()
+        self.latency_s = 0.0
+
+    # -- inventory management (used by scenarios, not by the driver) --------
+
+    def enroll(self, *, uuid: str | None = None, name: str | None = None,
+               resource_class: str | None = "baremetal", cpus: Any = 8,
+               memory_mb: Any = 16384, local_gb: Any = 100, cpu_arch: str = "x86_64",
+               capabilities: str | None = "boot_mode:uefi", traits=(),
+               provision_state: str = "available", power_state: str = "power off",
+               maintenance: bool = False, conductor_group: str = "", shard: str | None = None,
+               driver_info: dict | None = None, properties: dict | None = None,
+               last_error: str | None = None) -> str:
+        """Add a node (already provided, unless ``provision_state`` says otherwise)."""
+        node_uuid = uuid or str(uuidlib.UUID(int=self.rng.getrandbits(128), version=4))
+        props = {"cpus": cpus, "memory_mb": memory_mb, "local_gb": local_gb,
+                 "cpu_arch": cpu_arch}
+        if capabilities is not None:
+            props["capabilities"] = capabilities
+        if properties is not None:
+            props = properties
+        with self._lock:
+            self._nodes[node_uuid] = {
+                "uuid": node_uuid, "name": name or f"bm-{node_uuid[:8]}",
+                "provision_state": provision_state, "target_provision_state": None,
+                "power_state": power_state, "target_power_state": None,
+                "maintenance": maintenance, "maintenance_reason": None,
+                "instance_uuid": None, "instance_info": {}, "properties": props,
+                "resource_class": resource_class, "traits": list(traits),
+                "last_error": last_error, "driver": "ipmi",
+                "driver_info": dict(driver_info or {}),
+                "conductor_group": conductor_group, "shard": shard, "extra": {},
+            }
+        return node_uuid
+
+    def remove(self, node_uuid: str) -> None:
+        """Delete a node from Ironic (as ``baremetal node delete`` would)."""
+        with self._lock:
+            self._nodes.pop(node_uuid, None)
+
+    def set(self, node_uuid: str, **fields) -> None:
+        """Change Ironic-side fields of a node (operator or conductor actions)."""
+        with self._lock:
+            self._nodes[node_uuid].update(fields)
+
+    def node(self, node_uuid: str) -> dict[str, Any]:
+        """A copy of the raw node record (all fields, Ironic names)."""
+        with self._lock:
+            return copy.deepcopy(self._nodes[node_uuid])
+
+    def uuids(self) -> list[str]:
+        with self._lock:
+            return list(self._nodes)
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def settle(self) -> None:
+        """Advance every node until no transient state is left."""
+        with self._lock:
+            for rec in self._nodes.values():
+                while rec["provision_state"] in _NEXT_STATE:
+                    self._advance(rec)
+
+    # -- internals ------------------------------------------------------------
+
+    def _call(self, method: str, node_id: str | None = None) -> None:
+        self.calls[method] += 1
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        with self._lock:
+            for fault in self._faults:
+                if fault.methods and method not in fault.methods:
+                    continue
+                if fault.node and fault.node != node_id:
+                    continue
+                if fault.kind == "vanish":
+                    continue  # handled while iterating nodes()
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                break
+            else:
+                return
+        self._raise(fault, method)
+
+    def _raise(self, fault: Fault, method: str):
+        if fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault.kind == "unavailable":
+            raise _http_error(sdk_exc.HttpException, 503,
+                              f"503 Service Unavailable: baremetal API is down ({method})")
+        if fault.kind == "timeout":
+            raise sdk_exc.SDKException(f"Timed out waiting for the baremetal API ({method})")
+        if fault.kind == "server-error":
+            raise _http_error(sdk_exc.HttpException, 500,
+                              f"500 Internal Server Error from baremetal API ({method})")
+        raise _http_error(sdk_exc.ConflictException, 409, f"409 Conflict ({method})")
+
+    def _take_vanish(self, node_id: str) -> bool:
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind == "vanish" and fault.node in (None, node_id):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    self._nodes.pop(node_id, None)
+                    return True
+        return False
+
+    def _record(self, ident) -> dict[str, Any]:
+        node_id = getattr(ident, "id", ident)
+        rec = self._nodes.get(node_id)
+        if rec is None:
+            for candidate in self._nodes.values():
+                if candidate["name"] == node_id:
+                    return candidate
+            raise _http_error(sdk_exc.NotFoundException, 404, f"Node {node_id} could not be found.")
+        return rec
+
+    @staticmethod
+    def _advance(rec: dict[str, Any]) -> None:
+        state = rec["provision_state"]
+        if state in _NEXT_STATE:
+            rec["provision_state"] = _NEXT_STATE[state]
+            if rec["provision_state"] == "active":
+                rec["power_state"] = "power on"
+            if rec["provision_state"] in ("available", "manageable", "active"):
+                rec["target_provision_state"] = None
+            if state == "deleting":
+                rec["power_state"] = "power off"
+
+    def _to_node(self, rec: dict[str, Any], fields=None) -> Node:
+        names = fields or tuple(rec)
+        attrs = {_SDK_NAMES.get(f, f): copy.deepcopy(rec[f]) for f in names if f in rec}
+        return Node.existing(**attrs)
+
+    # -- the openstacksdk baremetal proxy surface the driver uses -------------
+
+    def nodes(self, details: bool = False, fields=None, **filters) -> Iterator[Node]:
+        """List nodes, filtered like ``GET /v1/nodes`` (lazily, like the SDK)."""
+        self._call("nodes")
+        with self._lock:
+            snapshot = list(self._nodes.values())
+        fields = tuple(_IRONIC_NAMES.get(f, f) for f in fields) if fields else None
+        wanted = {_IRONIC_NAMES.get(k, k): v for k, v in filters.items()}
+        for rec in snapshot:
+            if any(k in rec and rec[k] != v for k, v in wanted.items()):
+                continue
+            if self._take_vanish(rec["uuid"]):
+                continue
+            with self._lock:
+                if rec["uuid"] not in self._nodes:
+                    continue
+                self._advance(rec)
+                node = self._to_node(rec, fields)
+            yield node
+
+    def get_node(self, node, fields=None) -> Node:
+        node_id = getattr(node, "id", node)
+        self._call("get_node", node_id)
+        with self._lock:
+            rec = self._record(node_id)
+            self._advance(rec)
+            return self._to_node(rec, tuple(_IRONIC_NAMES.get(f, f) for f in fields)
+                                 if fields else None)
+
+    def update_node(self, node, retry_on_conflict: bool = True, **attrs) -> Node:
+        node_id = getattr(node, "id", node)
+        self._call("update_node", node_id)
+        with self._lock:
+            rec = self._record(node_id)
+            changes = {_IRONIC_NAMES.get(k, k): v for k, v in attrs.items()}
+            new_instance = changes.get("instance_uuid", rec["instance_uuid"])
+            if (rec["instance_uuid"] is not None and new_instance is not None
+                    and new_instance != rec["instance_uuid"]):
+                raise _http_error(
+                    sdk_exc.ConflictException, 409,
+                    f"Node {node_id} is associated with instance {rec['instance_uuid']}.")
+            rec.update(copy.deepcopy(changes))
+            return self._to_node(rec)
+
+    def patch_node(self, node, patch, reset_interfaces=None, retry_on_conflict=True) -> Node:
+        node_id = getattr(node, "id", node)
+        self._call("patch_node", node_id)
+        with self._lock:
+            rec = self._record(node_id)
+            try:
+                patched = jsonpatch.apply_patch(rec, patch)
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
+                raise _http_error(sdk_exc.BadRequestException, 400, f"Invalid patch: {e}")
+            rec.clear()
+            rec.update(patched)
+            return self._to_node(rec)
+
+    def set_node_provision_state(self, node, target, config_drive=None, clean_steps=None,
+                                 rescue_password=None, wait=False, timeout=None,
+                                 deploy_steps=None, **kwargs) -> Node:
+        node_id = getattr(node, "id", node)
+        self._call("set_node_provision_state", node_id)
+        with self._lock:
+            rec = self._record(node_id)
+            if target not in _VERBS:
+                raise _http_error(sdk_exc.BadRequestException, 400,
+                                  f"Unknown provision state target {target!r}")
+            sources, result = _VERBS[target]
+            if rec["provision_state"] not in sources:
+                raise _http_error(
+                    sdk_exc.ConflictException, 409,
+                    f"The requested action \"{target}\" can not be performed on node "
+                    f"\"{node_id}\" while it is in state \"{rec['provision_state']}\".")
+            rec["provision_state"] = result
+            rec["target_provision_state"] = "available" if target == "deleted" else target
+            if target == "deleted":
+                rec["instance_uuid"] = None
+                rec["instance_info"] = {}
+            if config_drive is not None:
+                rec["instance_info"]["configdrive"] = "***"
+            return self._to_node(rec)
+
+    def set_node_power_state(self, node, target, wait=False, timeout=None) -> None:
+        node_id = getattr(node, "id", node)
+        self._call("set_node_power_state", node_id)
+        with self._lock:
+            rec = self._record(node_id)
+            state = {"power on": "power on", "power off": "power off", "rebooting": "power on",
+                     "soft power off": "power off", "soft rebooting": "power on"}.get(target)
+            if state is None:
+                raise _http_error(sdk_exc.BadRequestException, 400, f"bad power target {target}")
+            rec["power_state"] = state
+
+    def validate_node(self, node, required=("boot", "deploy", "power")) -> dict:
+        node_id = getattr(node, "id", node)
+        self._call("validate_node", node_id)
+        with self._lock:
+            self._record(node_id)
+        return {name: ValidationResult(True, None)
+                for name in ("boot", "console", "deploy", "inspect", "management",
+                             "network", "power", "raid", "rescue", "storage")}
+
+    def ports(self, details=False, **filters):
+        self._call("ports")
+        return iter(())
+
+    def port_groups(self, details=False, **filters):
+        self._call("port_groups")
+        return iter(())
+
+    def volume_targets(self, details=False, **filters):
+        self._call("volume_targets")
+        return iter(())
+
+    def volume_connectors(self, details=False, **filters):
+        self._call("volume_connectors")
+        return iter(())
+
+    def attach_vif_to_node(self, node, vif_id, retry_on_conflict=True):
+        self._call("attach_vif_to_node", getattr(node, "id", node))
+
+    def detach_vif_from_node(self, node, vif_id, ignore_missing=True):
+        self._call("detach_vif_from_node", getattr(node, "id", node))
+        return True
+
+    def get_endpoint(self):
+        return "http://127.0.0.1:6385"

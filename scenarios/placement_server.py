@@ -1,0 +1,74 @@
+"""The real openstack-placement WSGI application served on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+__all__ = ["PlacementServer"]
+
+
+def _make_server(app):
+    """A threading WSGI server on 127.0.0.1.
+
+    socketserver binds its selector class at import time, so it is imported
+    here, after eventlet's monkey patching (in eventlet mode) has happened.
+    """
+    import socketserver
+    from wsgiref import simple_server
+
+    class QuietHandler(simple_server.WSGIRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+            pass
+
+    class ThreadingWSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
+        daemon_threads = True
+
+    return simple_server.make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer,
+                                     handler_class=QuietHandler)
+
+
+class PlacementServer:
+    """Placement with its own config and SQLite database on 127.0.0.1."""
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.db_path = os.path.join(workdir, "placement.sqlite")
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "PlacementServer":
+        from oslo_config import cfg
+        from placement import conf as placement_conf
+        from placement import db_api, deploy
+        from placement.db.sqlalchemy import migration
+
+        conf_file = os.path.join(self.workdir, "placement.conf")
+        with open(conf_file, "w") as f:
+            f.write(
+                "[placement_database]\n"
+                f"connection = sqlite:///{self.db_path}\n"
+                "[api]\nauth_strategy = noauth2\n"
+            )
+        conf = cfg.ConfigOpts()
+        placement_conf.register_opts(conf)
+        conf([], project="placement", default_config_files=[conf_file])
+        db_api.configure(conf)
+        migration.upgrade("head")
+        app = deploy.loadapp(conf)
+        self._server = _make_server(app)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="placement", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
