@@ -1,0 +1,114 @@
+"""The events hooks emit and checks consume: frozen, plain data, no behaviour."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Union
+
+__all__ = [
+    "Site", "LogEvent", "LockEvent", "CallEvent", "EntryEvent", "ExitEvent",
+    "StateAccess", "Event", "Sink", "SEMAPHORE",
+]
+
+#: The tracker's lock, as oslo.concurrency names it (nova prefixes "nova-").
+SEMAPHORE = "compute_resources"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Site:
+    """A place in the audited code: path relative to site-packages (``nova/...``)."""
+
+    path: str
+    line: int
+    function: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Base:
+    seq: int          # global order of emission
+    t: float          # time.monotonic() at emission
+    owner: int        # thread id, or greenthread id in eventlet mode
+    thread: str       # thread name, for humans
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LogEvent(_Base):
+    """A log record emitted by nova or a library it calls (captured at DEBUG)."""
+
+    logger: str
+    level: int
+    site: Site
+    template: str                       # record.msg, unformatted
+    args: tuple[str, ...]               # repr() of each argument (values of a dict arg)
+    message: str                        # record.getMessage()
+    extra: tuple[tuple[str, str], ...]  # non-standard record attributes, repr'd
+    exc_text: str | None                # formatted exception, chain and traceback
+    held: tuple[str, ...]               # locks held by the emitting owner
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LockEvent(_Base):
+    """An oslo.concurrency lock acquired or released."""
+
+    name: str            # lock name as given to lockutils (e.g. "compute_resources")
+    action: str          # "acquire" | "release"
+    site: Site           # the code that asked for the lock
+    fair: bool
+    wait_s: float        # on acquire: time spent waiting
+    hold_s: float        # on release: time held
+    held: tuple[str, ...]  # locks the owner held before this action
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallEvent(_Base):
+    """An external call: placement (report client) or Ironic (SDK), after it returned."""
+
+    surface: str         # "placement" | "ironic"
+    name: str            # method name, e.g. "set_inventory_for_provider" or "get_node"
+    site: Site           # the nova code that made the call
+    duration_s: float
+    exc_type: str | None  # qualified name of the exception raised, if any
+    held: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EntryEvent(_Base):
+    """A tracker entry point was entered."""
+
+    name: str            # "instance_claim" (ResourceTracker method name)
+    tracker: int         # id() of the ResourceTracker
+    held: tuple[str, ...]
+    state: tuple[tuple[str, str], ...] = ()  # tracker state snapshot (claim entry points)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExitEvent(_Base):
+    """A tracker entry point returned or raised."""
+
+    name: str
+    tracker: int
+    duration_s: float
+    exc_type: str | None     # qualified name ("nova.exception.ComputeResourcesUnavailable")
+    exc_message: str | None  # str(exception)
+    exc_site: Site | None    # innermost nova frame of the traceback
+    held: tuple[str, ...]    # locks still held by the owner when the entry point exited
+    under_lock: bool         # the exception passed through a COMPUTE_RESOURCE_SEMAPHORE hold
+    state: tuple[tuple[str, str], ...] = ()  # tracker state snapshot after an exception
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StateAccess(_Base):
+    """Tracker shared state read or written."""
+
+    attr: str            # "compute_nodes", "tracked_instances", ...
+    op: str              # "read" | "write" (container mutation) | "rebind" (attribute set)
+    key: str | None      # container key touched, if any
+    tracker: int
+    site: Site
+    held: tuple[str, ...]
+
+
+Event = Union[LogEvent, LockEvent, CallEvent, EntryEvent, ExitEvent, StateAccess]
+
+#: Where hooks send events.
+Sink = Callable[[Event], None]

@@ -1,0 +1,81 @@
+"""Findings, rules, severities, fingerprints and the masking of evidence."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+from typing import Mapping
+
+from auditor.events import Site
+
+__all__ = ["Severity", "Rule", "Finding", "mask", "redact"]
+
+
+class Severity(str, enum.Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return {"high": 3, "medium": 2, "low": 1}[self.value]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A rule's catalogue entry: stable id ``category/name``, severity, one-line title."""
+
+    id: str
+    severity: Severity
+    title: str
+    help: str = ""
+
+    @property
+    def category(self) -> str:
+        return self.id.split("/", 1)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One piece of evidence against a claim about the tracker.
+
+    ``evidence`` must never hold a secret: use ``mask``/``redact``.
+    ``key`` distinguishes findings of one rule at one site (e.g. the canary's source).
+    """
+
+    rule: Rule
+    message: str
+    site: Site
+    evidence: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    key: str = ""
+    run: str = ""
+
+    @property
+    def category(self) -> str:
+        return self.rule.category
+
+    @property
+    def severity(self) -> Severity:
+        return self.rule.severity
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across runs: rule, place (not line: lines move between versions), key."""
+        raw = "\x1f".join((self.rule.id, self.site.path, self.site.function, self.key))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def mask(secret: str) -> str:
+    """Show that a secret was there and how long it was, never what it was."""
+    if len(secret) <= 8:
+        return "*" * len(secret)
+    return f"{secret[:2]}{'*' * (len(secret) - 4)}{secret[-2:]}"
+
+
+def redact(text: str, secrets: Mapping[str, str], limit: int = 240) -> str:
+    """``text`` with every secret (value -> source name) replaced by ``[SECRET:source]``."""
+    for value, source in sorted(secrets.items(), key=lambda kv: -len(kv[0])):
+        if value:
+            text = text.replace(value, f"[SECRET:{source}]")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
