@@ -7,7 +7,8 @@ from typing import Callable, Union
 
 __all__ = [
     "Site", "LogEvent", "LockEvent", "CallEvent", "EntryEvent", "ExitEvent",
-    "StateAccess", "Event", "Sink", "SEMAPHORE",
+    "StateAccess", "NodeView", "InstanceView", "AccountingSnapshot", "Event", "Sink",
+    "SEMAPHORE",
 ]
 
 #: The tracker's lock, as oslo.concurrency names it (nova prefixes "nova-").
@@ -108,7 +109,45 @@ class StateAccess(_Base):
     held: tuple[str, ...]
 
 
-Event = Union[LogEvent, LockEvent, CallEvent, EntryEvent, ExitEvent, StateAccess]
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeView:
+    """One Ironic node as Ironic, nova's DB, placement and the trackers see it."""
+
+    uuid: str
+    in_ironic: bool
+    ironic_instance: str | None
+    provision_state: str | None
+    maintenance: bool
+    db_records: tuple[str, ...]        # hosts of non-deleted ComputeNode rows for this node
+    providers: int                     # resource providers named/uuid'd after the node
+    reserved: int | None               # placement inventory reserved (None: no inventory)
+    consumers: tuple[str, ...]         # consumers with allocations on the node's provider
+    tracked_by: tuple[str, ...]        # hosts whose tracker has it in compute_nodes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InstanceView:
+    """One instance as nova's DB and the trackers see it."""
+
+    uuid: str
+    vm_state: str
+    host: str | None
+    node: str | None
+    tracked_by: tuple[str, ...]        # hosts whose tracker has it in tracked_instances
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccountingSnapshot(_Base):
+    """The cloud's state at a scenario checkpoint, for the accounting invariants."""
+
+    label: str                         # "end", "after-rebalance", ...
+    nodes: tuple[NodeView, ...]
+    instances: tuple[InstanceView, ...]
+    settled: bool                      # a periodic ran after the last change
+
+
+Event = Union[LogEvent, LockEvent, CallEvent, EntryEvent, ExitEvent, StateAccess,
+              AccountingSnapshot]
 
 #: Where hooks send events.
 Sink = Callable[[Event], None]

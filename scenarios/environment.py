@@ -32,9 +32,9 @@ instances_path = {workdir}/instances
 service_down_time = 3600
 use_rootwrap_daemon = false
 [database]
-connection = sqlite:///{workdir}/nova.sqlite
+connection = sqlite:///{workdir}/nova.sqlite?timeout=60
 [api_database]
-connection = sqlite:///{workdir}/nova_api.sqlite
+connection = sqlite:///{workdir}/nova_api.sqlite?timeout=60
 [oslo_concurrency]
 lock_path = {workdir}/locks
 [placement]
@@ -49,6 +49,36 @@ notification_format = unversioned
 [oslo_messaging_notifications]
 driver = noop
 """
+
+
+def _use_wal(path: str) -> None:
+    """Let readers and a writer proceed together, as nova's threads do on a real DB server.
+
+    WAL is a property of the database file, so every later connection gets it.
+    """
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def _begin_immediate() -> None:
+    """Make SQLite transactions take the write lock up front.
+
+    oslo.db drives pysqlite's transactions itself and emits a deferred
+    ``BEGIN`` unless ``conn.info["in_transaction"]`` is set. A deferred
+    transaction that reads and then writes fails at once with "database is
+    locked" when another thread wrote in between, where a real DB server
+    would make it wait; ``BEGIN IMMEDIATE`` plus the busy timeout does wait.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "begin")
+    def _begin(conn):
+        if conn.dialect.name == "sqlite" and "in_transaction" not in conn.info:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.info["in_transaction"] = True
 
 
 class Environment:
@@ -79,6 +109,7 @@ class Environment:
     def _build(self) -> None:
         os.makedirs(os.path.join(self.workdir, "locks"), exist_ok=True)
         self._configure_logging()
+        _begin_immediate()
         self.placement.start()
         with open(self.conf_file, "w") as f:
             f.write(_NOVA_CONF.format(workdir=self.workdir, placement=self.placement.endpoint))
@@ -94,6 +125,8 @@ class Environment:
             default_config_files=[self.conf_file, *self.extra_config_files])
         migration.db_sync(database="main")
         migration.db_sync(database="api")
+        for name in ("nova.sqlite", "nova_api.sqlite"):
+            _use_wal(os.path.join(self.workdir, name))
         self.conf = nova.conf.CONF
 
     def _configure_logging(self) -> None:

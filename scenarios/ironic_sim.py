@@ -81,6 +81,7 @@ class FakeIronic:
         self.rng = random.Random(seed)
         self.calls: Counter[str] = Counter()
         self.latency_s = 0.0
+        self._deploy_failures: dict[str, str] = {}
 
     # -- inventory management (used by scenarios, not by the driver) --------
 
@@ -140,6 +141,12 @@ class FakeIronic:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+
+    def fail_next_deploy(self, node_uuid: str,
+                         last_error: str = "Deploy step deploy.deploy failed: IPMI timeout") -> None:
+        """Make the node's next deployment end in ``deploy failed`` with ``last_error``."""
+        with self._lock:
+            self._deploy_failures[node_uuid] = last_error
 
     def settle(self) -> None:
         """Advance every node until no transient state is left."""
@@ -204,10 +211,12 @@ class FakeIronic:
             raise _http_error(sdk_exc.NotFoundException, 404, f"Node {node_id} could not be found.")
         return rec
 
-    @staticmethod
-    def _advance(rec: dict[str, Any]) -> None:
+    def _advance(self, rec: dict[str, Any]) -> None:
         state = rec["provision_state"]
-        if state in _NEXT_STATE:
+        if state == "deploying" and rec["uuid"] in self._deploy_failures:
+            rec["provision_state"], rec["target_provision_state"] = "deploy failed", None
+            rec["last_error"] = self._deploy_failures.pop(rec["uuid"])
+        elif state in _NEXT_STATE:
             rec["provision_state"] = _NEXT_STATE[state]
             if rec["provision_state"] == "active":
                 rec["power_state"] = "power on"

@@ -52,7 +52,7 @@ class PlacementServer:
         with open(conf_file, "w") as f:
             f.write(
                 "[placement_database]\n"
-                f"connection = sqlite:///{self.db_path}\n"
+                f"connection = sqlite:///{self.db_path}?timeout=60\n"
                 "[api]\nauth_strategy = noauth2\n"
             )
         conf = cfg.ConfigOpts()

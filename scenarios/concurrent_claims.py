@@ -1,0 +1,58 @@
+"""Concurrent instance claims onto Ironic nodes while nova's periodic update runs."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from scenarios.api import Run, scenario
+
+__all__ = ["concurrent_claims"]
+
+
+def enroll_nodes(run: Run, resource_class: str = "baremetal-gold") -> list[str]:
+    """Enroll ``run.nodes`` available nodes carrying BMC credentials (canaries when auditing)."""
+    return [run.cluster.ironic.enroll(
+        resource_class=resource_class,
+        driver_info={"ipmi_address": f"10.0.{i // 250}.{i % 250 + 1}", "ipmi_username": "admin",
+                     "ipmi_password": run.secret("ironic.driver_info.ipmi_password")})
+        for i in range(run.nodes)]
+
+
+@scenario("concurrent-claims",
+          "8+ workers boot, fail and delete baremetal instances while the periodic runs",
+          nodes=24, workers=8)
+def concurrent_claims(run: Run) -> None:
+    enroll_nodes(run)
+    flavor = run.ops.flavor("baremetal-gold")
+    run.periodic(startup=True)
+
+    stop = threading.Event()
+
+    def periodic_loop() -> None:
+        while not stop.is_set():
+            run.periodic()
+
+    ticker = threading.Thread(target=periodic_loop, name="periodic", daemon=True)
+    ticker.start()
+    attempts = math.ceil(run.nodes * 1.25 / run.workers)
+
+    def worker(index: int, rng) -> None:
+        mine = []
+        for _ in range(attempts):
+            boot = run.ops.boot(flavor, fail_deploy=rng.random() < 0.1)
+            run.count(f"boot-{boot.outcome}")
+            if boot.outcome == "active":
+                mine.append(boot)
+            if mine and rng.random() < 0.2:
+                run.ops.delete(mine.pop(rng.randrange(len(mine))))
+                run.count("deleted")
+
+    try:
+        run.parallel(worker, label="claimers")
+    finally:
+        stop.set()
+        ticker.join()
+    run.cluster.ironic.settle()
+    run.periodic()
+    run.checkpoint("end")
