@@ -8,12 +8,12 @@ import secrets
 import threading
 import time
 import traceback
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from auditor.events import Sink
-from scenarios.environment import Cluster, Environment
-from scenarios.operations import Operations
-from scenarios.snapshot import take_snapshot
+
+if TYPE_CHECKING:  # imported lazily: listing scenarios must not import nova
+    from scenarios.environment import Cluster, Environment
 
 __all__ = ["Scenario", "Run", "RunResult", "scenario", "REGISTRY", "run_scenario"]
 
@@ -57,7 +57,7 @@ class RunResult:
 class Run:
     """What a scenario script works with: the cluster, operations, workers and a seeded RNG."""
 
-    def __init__(self, sc: Scenario, cluster: Cluster, *, seed: int, nodes: int, workers: int,
+    def __init__(self, sc: Scenario, cluster: "Cluster", *, seed: int, nodes: int, workers: int,
                  progress: Callable[[str, int, int], None] | None = None,
                  sink: Sink | None = None, plant: Callable[[str], str] | None = None):
         self.scenario = sc
@@ -66,12 +66,15 @@ class Run:
         self.seed = seed
         self.nodes = nodes
         self.workers = workers
-        self.ops = Operations(cluster, random.Random(seed + 1))
+        from scenarios.operations import Operations
+
+        self._plant = plant or (lambda source: "s" + secrets.token_hex(8))
+        self.ops = Operations(cluster, random.Random(seed + 1),
+                              auth_token=self.secret("context.auth_token"))
         self.errors: list[str] = []
         self.stats: dict[str, int] = {}
         self._progress = progress or (lambda label, done, total: None)
         self._sink = sink or (lambda event: None)
-        self._plant = plant or (lambda source: "s" + secrets.token_hex(8))
         self._stats_lock = threading.Lock()
 
     def secret(self, source: str) -> str:
@@ -80,6 +83,8 @@ class Run:
 
     def checkpoint(self, label: str) -> None:
         """Record the cloud's state for the accounting invariants."""
+        from scenarios.snapshot import take_snapshot
+
         self._sink(take_snapshot(self.cluster, label))
 
     @property
@@ -128,12 +133,14 @@ class Run:
             t.join()
 
 
-def run_scenario(sc: Scenario, env: Environment, *, seed: int = 0, nodes: int | None = None,
+def run_scenario(sc: Scenario, env: "Environment", *, seed: int = 0, nodes: int | None = None,
                  workers: int | None = None, hosts: int | None = None,
                  progress: Callable[[str, int, int], None] | None = None,
                  sink: Sink | None = None, plant: Callable[[str], str] | None = None,
                  before: Callable[[Run], None] | None = None) -> tuple[RunResult, Run]:
     """Build a fresh cluster, run the scenario's script on it, tear the cluster down."""
+    from scenarios.environment import Cluster
+
     host_names = [f"{sc.name}-{seed}-cmp{i}" for i in range(hosts or sc.hosts)]
     cluster = Cluster(env, host_names, seed=seed)
     run = Run(sc, cluster, seed=seed, nodes=nodes or sc.nodes, workers=workers or sc.workers,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import tempfile
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 from scenarios.ironic_sim import FakeIronic
 from scenarios.placement_server import PlacementServer
@@ -25,7 +26,7 @@ LOG_FILE = "nova.log"
 
 _NOVA_CONF = """\
 [DEFAULT]
-transport_url = fake:/
+transport_url = fake://nova:{transport_password}@/
 compute_driver = ironic.IronicDriver
 state_path = {workdir}
 instances_path = {workdir}/instances
@@ -39,8 +40,10 @@ connection = sqlite:///{workdir}/nova_api.sqlite?timeout=60
 lock_path = {workdir}/locks
 [placement]
 auth_type = admin_token
-token = admin
+token = admin:{placement_token}
 endpoint = {placement}
+[key_manager]
+fixed_key = {fixed_key}
 [ironic]
 api_retry_interval = 0
 api_max_retries = 30
@@ -87,21 +90,27 @@ class Environment:
     _instance: "Environment | None" = None
     _guard = threading.Lock()
 
-    def __init__(self, workdir: str, extra_config_files: tuple[str, ...] = ()):
+    def __init__(self, workdir: str, extra_config_files: tuple[str, ...] = (),
+                 plant: Callable[[str], str] | None = None):
         self.workdir = workdir
+        self.plant = plant or (lambda source: "s" + secrets.token_hex(8))
         self.extra_config_files = extra_config_files
         self.placement = PlacementServer(workdir)
         self.conf_file = os.path.join(workdir, "nova.conf")
         self._host_lock = threading.RLock()
 
     @classmethod
-    def get(cls, workdir: str | None = None,
-            extra_config_files: tuple[str, ...] = ()) -> "Environment":
-        """The process's environment, built on first use."""
+    def get(cls, workdir: str | None = None, extra_config_files: tuple[str, ...] = (),
+            plant: Callable[[str], str] | None = None) -> "Environment":
+        """The process's environment, built on first use.
+
+        ``plant(source)`` supplies the secret config values (placement token,
+        transport password, key manager key): the auditor's canaries.
+        """
         with cls._guard:
             if cls._instance is None:
                 env = cls(workdir or tempfile.mkdtemp(prefix="nova-rt-auditor-"),
-                          extra_config_files)
+                          extra_config_files, plant)
                 env._build()
                 cls._instance = env
             return cls._instance
@@ -112,7 +121,11 @@ class Environment:
         _begin_immediate()
         self.placement.start()
         with open(self.conf_file, "w") as f:
-            f.write(_NOVA_CONF.format(workdir=self.workdir, placement=self.placement.endpoint))
+            f.write(_NOVA_CONF.format(
+                workdir=self.workdir, placement=self.placement.endpoint,
+                transport_password=self.plant("conf.DEFAULT.transport_url.password"),
+                placement_token=self.plant("conf.placement.token"),
+                fixed_key=self.plant("conf.key_manager.fixed_key")))
 
         import nova.conf
         import nova.config

@@ -43,10 +43,14 @@ class Boot:
 class Operations:
     """API, scheduler and compute-manager steps over one ``Cluster``."""
 
-    def __init__(self, cluster: Cluster, rng):
+    def __init__(self, cluster: Cluster, rng, auth_token: str | None = None):
+        from nova import context
+
         self.cluster = cluster
         self.rng = rng
-        self.ctx = cluster.env.admin_context()
+        # The user's request context, as the API hands it to the computes.
+        self.ctx = context.RequestContext(user_id=USER, project_id=PROJECT, is_admin=True,
+                                          auth_token=auth_token, roles=["admin", "member"])
         self.flavors: dict[str, objects.Flavor] = {}
 
     # -- API -------------------------------------------------------------------

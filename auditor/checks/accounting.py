@@ -1,0 +1,132 @@
+"""accounting: Ironic, nova's DB, placement and the trackers must agree about every node.
+
+Judged on the ``AccountingSnapshot`` a scenario takes at checkpoints (after
+a periodic has run, so transient disagreement has had its chance to heal).
+
+Rules:
+
+- ``accounting/double-claim`` (high): a baremetal node holds two instances
+  (placement consumers, or instances in nova's DB).
+- ``accounting/disagreement`` (high): an active instance whose Ironic node,
+  placement allocation or nova record says otherwise; an allocation or an
+  Ironic reservation with no instance behind it.
+- ``accounting/lost-record`` (high): a node still in Ironic with no compute
+  node record or no resource provider.
+- ``accounting/duplicate-record`` (high): two compute node records or
+  providers for one node (a rebalance that copied instead of moved).
+- ``accounting/unavailable-offered`` (medium): a node cleaning, failed or in
+  maintenance whose inventory placement still offers (reserved = 0).
+- ``accounting/usage`` (medium): the trackers' ``tracked_instances`` differ
+  from the instances nova's DB places on their host.
+
+Example: ``accounting/double-claim: node 6f1c… has 2 consumers in placement``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from auditor.events import AccountingSnapshot, Event
+from auditor.findings import Finding, Rule, Severity
+from auditor.events import Site
+
+__all__ = ["RULES", "AccountingCheck"]
+
+_RT = "nova/compute/resource_tracker.py"
+
+DOUBLE_CLAIM = Rule("accounting/double-claim", Severity.HIGH,
+                    "A baremetal node holds more than one instance")
+DISAGREEMENT = Rule("accounting/disagreement", Severity.HIGH,
+                    "Ironic, placement and nova disagree about an instance's node")
+LOST_RECORD = Rule("accounting/lost-record", Severity.HIGH,
+                   "A node that exists in Ironic lost its compute node record or provider")
+DUPLICATE_RECORD = Rule("accounting/duplicate-record", Severity.HIGH,
+                        "A node has more than one compute node record or provider")
+UNAVAILABLE_OFFERED = Rule("accounting/unavailable-offered", Severity.MEDIUM,
+                           "A node that cannot take an instance is offered by placement")
+USAGE = Rule("accounting/usage", Severity.MEDIUM,
+             "The tracker's tracked instances differ from the instances on its host")
+RULES = (DOUBLE_CLAIM, DISAGREEMENT, LOST_RECORD, DUPLICATE_RECORD, UNAVAILABLE_OFFERED, USAGE)
+
+# Where in the tracker each rule's invariant is maintained.
+_SITES = {
+    DOUBLE_CLAIM: Site(_RT, 0, "instance_claim"),
+    DISAGREEMENT: Site(_RT, 0, "_update_available_resource"),
+    LOST_RECORD: Site(_RT, 0, "_init_compute_node"),
+    DUPLICATE_RECORD: Site(_RT, 0, "_init_compute_node"),
+    UNAVAILABLE_OFFERED: Site(_RT, 0, "_update_to_placement"),
+    USAGE: Site(_RT, 0, "_update_usage_from_instances"),
+}
+_UNAVAILABLE_STATES = {"cleaning", "clean wait", "clean failed", "deploy failed", "error",
+                       "deleting", "manageable", "enroll", "verifying"}
+_LIVE = {"active", "building"}
+
+
+class AccountingCheck:
+    """Checks each snapshot; one finding per (rule, variant), with the nodes as evidence."""
+
+    def __init__(self) -> None:
+        self._hits: dict[tuple[Rule, str], list[str]] = defaultdict(list)
+        self._labels: dict[tuple[Rule, str], set[str]] = defaultdict(set)
+
+    def observe(self, event: Event) -> Iterable[Finding]:
+        if isinstance(event, AccountingSnapshot):
+            for rule, variant, subject in _violations(event):
+                self._hits[(rule, variant)].append(subject)
+                self._labels[(rule, variant)].add(event.label)
+        return ()
+
+    def finish(self) -> Iterable[Finding]:
+        for (rule, variant), subjects in self._hits.items():
+            yield Finding(
+                rule=rule, site=_SITES[rule], key=variant,
+                message=f"{rule.title}: {variant} ({len(subjects)} time(s))",
+                evidence={"variant": variant, "examples": ", ".join(subjects[:5]),
+                          "occurrences": str(len(subjects)),
+                          "checkpoints": ", ".join(sorted(self._labels[(rule, variant)]))})
+
+
+def _violations(snap: AccountingSnapshot) -> Iterable[tuple[Rule, str, str]]:
+    live = {i.uuid: i for i in snap.instances if i.vm_state in _LIVE}
+    on_node: dict[str, list[str]] = defaultdict(list)
+    for inst in live.values():
+        if inst.node:
+            on_node[inst.node].append(inst.uuid)
+    for node in snap.nodes:
+        short = node.uuid[:8]
+        if len(node.consumers) > 1:
+            yield DOUBLE_CLAIM, "several placement consumers on one node", short
+        if len(on_node.get(node.uuid, ())) > 1:
+            yield DOUBLE_CLAIM, "several live instances on one node in nova's DB", short
+        if len(node.db_records) > 1:
+            yield DUPLICATE_RECORD, "several compute node records", short
+        if node.providers > 1:
+            yield DUPLICATE_RECORD, "several resource providers", short
+        if snap.settled and node.in_ironic:
+            if not node.db_records:
+                yield LOST_RECORD, "no compute node record", short
+            if not node.providers:
+                yield LOST_RECORD, "no resource provider", short
+            unavailable = node.maintenance or node.provision_state in _UNAVAILABLE_STATES
+            if unavailable and node.providers and node.reserved == 0:
+                yield UNAVAILABLE_OFFERED, f"{node.provision_state} node not reserved", short
+        for consumer in node.consumers:
+            if consumer not in live:
+                yield DISAGREEMENT, "allocation without a live instance", short
+        if node.ironic_instance and node.ironic_instance not in live and snap.settled:
+            yield DISAGREEMENT, "Ironic node reserved by no live instance", short
+    nodes = {n.uuid: n for n in snap.nodes}
+    for inst in live.values():
+        if inst.vm_state != "active":
+            continue
+        node = nodes.get(inst.node)
+        short = inst.uuid[:8]
+        if node is None or node.ironic_instance != inst.uuid:
+            yield DISAGREEMENT, "Ironic node does not carry the active instance", short
+        elif inst.uuid not in node.consumers:
+            yield DISAGREEMENT, "active instance has no allocation on its node", short
+        if inst.host not in inst.tracked_by:
+            yield USAGE, "active instance not tracked by its host's tracker", short
+        if len(inst.tracked_by) > 1:
+            yield USAGE, "instance tracked by several trackers", short

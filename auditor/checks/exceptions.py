@@ -1,0 +1,92 @@
+"""leaked-exception: what escapes the tracker's entry points, and what it leaves behind.
+
+Rules:
+
+- ``leaked-exception/unexpected`` (high): an exception escaped an entry point
+  that does not list its type as expected (``auditor.discipline.ENTRY_POINT_EXPECTED``,
+  overridable). Located at the innermost nova frame that raised it.
+- ``leaked-exception/secret`` (high): a secret (planted canary or known
+  value) in the message of an exception escaping an entry point.
+- ``leaked-exception/inconsistent-state`` (high): an entry point raised
+  through the semaphore and left tracker state different from what it found
+  (a failed claim must leave no trace).
+
+Example: ``leaked-exception/unexpected: openstack.exceptions.HttpException escaped
+update_available_resource (raised in nova/virt/ironic/driver.py:_get_node)``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Mapping
+
+from auditor.checks.secrets_scan import Scanner
+from auditor.discipline import ENTRY_POINT_EXPECTED
+from auditor.events import EntryEvent, Event, ExitEvent, Site
+from auditor.findings import Finding, Rule, Severity, redact
+
+__all__ = ["RULES", "ExceptionsCheck"]
+
+UNEXPECTED = Rule("leaked-exception/unexpected", Severity.HIGH,
+                  "An unexpected exception escaped a tracker entry point")
+SECRET = Rule("leaked-exception/secret", Severity.HIGH,
+              "A secret in the message of an exception escaping the tracker")
+INCONSISTENT = Rule("leaked-exception/inconsistent-state", Severity.HIGH,
+                    "An entry point failed under the lock and left tracker state changed")
+RULES = (UNEXPECTED, SECRET, INCONSISTENT)
+
+
+class ExceptionsCheck:
+    """Judges ExitEvents against the expected-exception table and entry state."""
+
+    def __init__(self, secrets: Mapping[str, str] | None = None,
+                 expected: Mapping[str, tuple[str, ...]] = ENTRY_POINT_EXPECTED):
+        self.secrets = dict(secrets or {})
+        self.scanner = Scanner(self.secrets)
+        self.expected = expected
+        self._entries: dict[int, list[EntryEvent]] = defaultdict(list)
+        self._seen: dict[str, Finding] = {}
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def observe(self, event: Event) -> Iterable[Finding]:
+        if isinstance(event, EntryEvent):
+            self._entries[event.owner].append(event)
+        elif isinstance(event, ExitEvent):
+            stack = self._entries.get(event.owner)
+            entry = stack.pop() if stack else None
+            if event.exc_type is not None:
+                for finding in self._judge(event, entry):
+                    self._counts[finding.fingerprint] += 1
+                    self._seen.setdefault(finding.fingerprint, finding)
+        return ()
+
+    def _judge(self, ev: ExitEvent, entry: EntryEvent | None) -> Iterable[Finding]:
+        site = ev.exc_site or Site("nova/compute/resource_tracker.py", 0, ev.name)
+        if ev.exc_type not in self.expected.get(ev.name, ()):
+            yield Finding(
+                UNEXPECTED, f"{ev.exc_type} escaped {ev.name} (raised in {site.path}:"
+                f"{site.function})", site,
+                {"entry_point": ev.name, "exception": ev.exc_type,
+                 "message": redact(ev.exc_message or "", self.secrets),
+                 "under_lock": str(ev.under_lock)},
+                key=f"{ev.name}|{ev.exc_type}")
+        for hit in self.scanner.scan(ev.exc_message or ""):
+            yield Finding(
+                SECRET, f"{hit.source} in the message of {ev.exc_type} escaping {ev.name}",
+                site, {"source": hit.source, "form": hit.form, "entry_point": ev.name,
+                       "excerpt": redact(ev.exc_message or "", self.secrets)},
+                key=f"{ev.name}|{hit.source}")
+        if ev.under_lock and entry is not None and entry.state and ev.state \
+                and entry.state != ev.state:
+            changed = sorted(k for (k, v) in set(ev.state) ^ set(entry.state))
+            yield Finding(
+                INCONSISTENT, f"{ev.name} raised {ev.exc_type} under the lock and changed "
+                f"{', '.join(dict.fromkeys(changed))}", site,
+                {"entry_point": ev.name, "exception": ev.exc_type,
+                 "changed": ", ".join(dict.fromkeys(changed))},
+                key=f"{ev.name}|{ev.exc_type}")
+
+    def finish(self) -> Iterable[Finding]:
+        for fingerprint, finding in self._seen.items():
+            evidence = dict(finding.evidence, occurrences=str(self._counts[fingerprint]))
+            yield Finding(finding.rule, finding.message, finding.site, evidence, finding.key)

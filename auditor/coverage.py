@@ -1,0 +1,107 @@
+"""What there is to exercise: log call sites, locked entry points, report client calls.
+
+Read from the installed nova's source with ``ast`` (nothing is imported), so
+the report can say how much of the tracker a run actually exercised.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import importlib.util
+from typing import Iterable
+
+from auditor.events import CallEvent, EntryEvent, Event, LogEvent
+
+__all__ = ["Universe", "universe", "CoverageCounter", "TRACKER_PATH"]
+
+TRACKER_PATH = "nova/compute/resource_tracker.py"
+_LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Universe:
+    """Everything a run could exercise, as stable ids."""
+
+    log_call_sites: frozenset[str]            # "nova/compute/resource_tracker.py:1234"
+    synchronized_entry_points: frozenset[str]  # ResourceTracker method names
+    report_client_calls: frozenset[str]        # SchedulerReportClient methods the tracker calls
+    #: every source line of a (multi-line) LOG call -> its call site id
+    log_lines: dict[int, str] = dataclasses.field(default_factory=dict, hash=False)
+    missing: tuple[str, ...] = ()
+
+
+def _source(module: str) -> str | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    with open(spec.origin, encoding="utf-8") as f:
+        return f.read()
+
+
+def _is_semaphore_lock(decorator: ast.expr) -> bool:
+    return (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+            and decorator.func.attr == "synchronized" and bool(decorator.args)
+            and isinstance(decorator.args[0], ast.Name)
+            and decorator.args[0].id == "COMPUTE_RESOURCE_SEMAPHORE")
+
+
+@functools.lru_cache(maxsize=1)
+def universe() -> Universe:
+    """Scan ``nova/compute/resource_tracker.py`` (cached for the process)."""
+    source = _source("nova.compute.resource_tracker")
+    if source is None:
+        return Universe(frozenset(), frozenset(), frozenset(), missing=(TRACKER_PATH,))
+    tree = ast.parse(source)
+    logs, locked, client, lines = set(), set(), set(), {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and any(map(_is_semaphore_lock,
+                                                         node.decorator_list)):
+            locked.add(node.name)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func.value
+            if (node.func.attr in _LOG_METHODS and isinstance(target, ast.Name)
+                    and target.id == "LOG"):
+                site = f"{TRACKER_PATH}:{node.lineno}"
+                logs.add(site)
+                lines.update(dict.fromkeys(range(node.lineno, node.end_lineno + 1), site))
+            elif (isinstance(target, ast.Attribute) and target.attr == "reportclient"):
+                client.add(node.func.attr)
+    return Universe(frozenset(logs), frozenset(locked), frozenset(client), lines)
+
+
+class CoverageCounter:
+    """Collects which ids of the universe the events exercised."""
+
+    def __init__(self, uni: Universe):
+        self.universe = uni
+        self.hit: dict[str, set[str]] = {"log_call_sites": set(),
+                                         "synchronized_entry_points": set(),
+                                         "report_client_calls": set()}
+
+    def observe(self, event: Event) -> None:
+        if isinstance(event, LogEvent):
+            if event.site.path == TRACKER_PATH:
+                self._mark_log(event.site.line)
+        elif isinstance(event, EntryEvent):
+            if event.name in self.universe.synchronized_entry_points:
+                self.hit["synchronized_entry_points"].add(event.name)
+        elif isinstance(event, CallEvent) and event.surface == "report-client":
+            if event.name in self.universe.report_client_calls:
+                self.hit["report_client_calls"].add(event.name)
+
+    def _mark_log(self, line: int) -> None:
+        site = self.universe.log_lines.get(line)
+        if site is not None:
+            self.hit["log_call_sites"].add(site)
+
+    def report(self, missing_hook_points: Iterable[str] = ()) -> dict:
+        """The report's ``coverage`` section, with the ids behind each count."""
+        out: dict = {}
+        for name, hit in self.hit.items():
+            every = getattr(self.universe, name)
+            out[name] = {"total": len(every), "hit": len(hit & every),
+                         "ids_hit": sorted(hit & every), "ids_missed": sorted(every - hit)}
+        out["missing_hook_points"] = sorted(set(missing_hook_points) | set(self.universe.missing))
+        return out

@@ -1,0 +1,161 @@
+"""An audit session: install hooks, take events, run fresh checks per run, collect findings."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import traceback
+from typing import Iterable, Mapping
+
+from auditor import __version__
+from auditor.canaries import CanaryRegistry
+from auditor.checks.accounting import AccountingCheck
+from auditor.checks.exceptions import ExceptionsCheck
+from auditor.checks.locking import LockingCheck
+from auditor.checks.sensitive_log import SensitiveLogCheck
+from auditor.coverage import CoverageCounter, universe
+from auditor.discipline import DEFAULT, ENTRY_POINT_EXPECTED, Discipline
+from auditor.events import Event, Site
+from auditor.findings import Finding, Rule, Severity
+from auditor.report.model import build_report
+
+__all__ = ["AuditConfig", "AuditSession", "AUDITOR_ERROR", "CATEGORIES"]
+
+AUDITOR_ERROR = Rule("auditor-error/internal", Severity.LOW,
+                     "The auditor itself failed; the audited code was not affected")
+CATEGORIES = ("sensitive-log", "unheld-lock", "lock-order", "lock-held", "lock-io",
+              "lock-wait", "leaked-exception", "accounting", "input-validation", "auditor-error")
+_DRAIN_AT = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditConfig:
+    """What to audit. ``audit=False``: no hooks (a plain run), snapshots are still judged."""
+
+    audit: bool = True
+    categories: frozenset[str] = frozenset(CATEGORIES)
+    discipline: Discipline = DEFAULT
+    expected: Mapping[str, tuple[str, ...]] = dataclasses.field(
+        default_factory=lambda: dict(ENTRY_POINT_EXPECTED))
+    wait_threshold_s: float = 1.0
+
+
+class AuditSession:
+    """Hooks in, findings out. One per process; runs are scenarios or tests."""
+
+    def __init__(self, config: AuditConfig = AuditConfig(), canaries: CanaryRegistry | None = None):
+        self.config = config
+        self.canaries = canaries or CanaryRegistry()
+        self.findings: list[Finding] = []
+        self.runs: list[dict] = []
+        self.event_counts: collections.Counter[str] = collections.Counter()
+        self.coverage = CoverageCounter(universe())
+        self._installation = None
+        self._buffer: collections.deque[Event] = collections.deque()
+        self._drain_lock = threading.Lock()
+        self._checks: list = []
+        self._pending: list[Finding] = []
+        self._run_id = ""
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> "AuditSession":
+        if self.config.audit and self._installation is None:
+            from auditor import hooks
+
+            self._installation = hooks.install(
+                self.sink, discipline=self.config.discipline, on_error=self.internal_error)
+        return self
+
+    def stop(self) -> None:
+        if self._installation is not None:
+            self._installation.uninstall()
+            self._installation = None
+
+    @property
+    def missing_hook_points(self) -> list[str]:
+        return list(getattr(self._installation, "missing", []) or [])
+
+    # -- events --------------------------------------------------------------------
+
+    def sink(self, event: Event) -> None:
+        """Called by hooks from any thread; cheap, never raises."""
+        self._buffer.append(event)
+        if len(self._buffer) >= _DRAIN_AT and self._drain_lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._drain_lock.release()
+
+    def _drain(self) -> None:
+        while self._buffer:
+            event = self._buffer.popleft()
+            self.event_counts[type(event).__name__] += 1
+            self.coverage.observe(event)
+            for check in self._checks:
+                try:
+                    self._pending.extend(check.observe(event))
+                except Exception as exc:  # noqa: BLE001 - a broken check must not stop the run
+                    self.internal_error(exc, f"{type(check).__name__}.observe")
+
+    def internal_error(self, exc: BaseException, where: str) -> None:
+        """An auditor failure becomes a finding, never an exception in the audited code."""
+        tb = traceback.extract_tb(exc.__traceback__)
+        last = tb[-1] if tb else None
+        site = Site(_relative(last.filename) if last else "auditor", last.lineno if last else 0,
+                    where)
+        self._pending.append(Finding(
+            AUDITOR_ERROR, f"{type(exc).__name__} in {where}: {exc}"[:300], site,
+            {"where": where, "exception": type(exc).__name__}, key=where))
+
+    # -- runs ------------------------------------------------------------------------
+
+    def begin_run(self, run_id: str) -> None:
+        with self._drain_lock:
+            self._drain()
+            self._run_id = run_id
+            secrets = self.canaries.secrets()
+            self._checks = [
+                SensitiveLogCheck(self.canaries, run=run_id),
+                LockingCheck(self.config.discipline, self.config.wait_threshold_s),
+                ExceptionsCheck(secrets, self.config.expected),
+                AccountingCheck(),
+            ]
+
+    def end_run(self, outcome: str, duration_s: float) -> list[Finding]:
+        """Judge the run's events; return its findings (also kept for the report)."""
+        with self._drain_lock:
+            self._drain()
+            found, self._pending = self._pending, []
+            for check in self._checks:
+                try:
+                    found.extend(check.finish())
+                except Exception as exc:  # noqa: BLE001
+                    self.internal_error(exc, f"{type(check).__name__}.finish")
+                    found.extend(self._pending)
+                    self._pending = []
+            self._checks = []
+        found = [dataclasses.replace(f, run=self._run_id) for f in found
+                 if f.category in self.config.categories]
+        self.findings.extend(found)
+        self.runs.append({"id": self._run_id, "outcome": outcome,
+                          "duration_s": round(duration_s, 3)})
+        return found
+
+    def report(self, target: Mapping[str, str]) -> dict:
+        """The JSON report (schema ``auditor.report/1``) of everything so far."""
+        with self._drain_lock:
+            self._drain()
+        return build_report(findings=self.findings, runs=self.runs,
+                            coverage=self.coverage.report(self.missing_hook_points),
+                            target=dict(target), events=dict(self.event_counts),
+                            tool_version=__version__)
+
+
+def _relative(path: str) -> str:
+    for marker in ("/site-packages/", "/auditor/"):
+        if marker in path:
+            head, _, tail = path.rpartition(marker)
+            return ("auditor/" if marker == "/auditor/" else "") + tail
+    return path
