@@ -1,0 +1,72 @@
+"""The ``auditor`` command as a user runs it: exit codes, errors, reports, both modes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from auditor.cli import failing
+
+
+def auditor(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("args, fragment", [
+        (("run", "no-such-scenario"), "unknown scenario 'no-such-scenario'"),
+        (("run", "--nodes", "0"), "at least 1"),
+        (("run", "--nodes", "many"), "expected a whole number"),
+        (("run", "--mode", "gevent"), "invalid choice"),
+        (("run", "--category", "nonsense"), "unknown category"),
+        (("run", "--config-file", "/no/such/nova.conf"), "does not exist"),
+        (("run", "--report", "/no/such/dir/r.json"), "directory does not exist"),
+        (("frobnicate",), "invalid choice"),
+        (("report", "/no/such/report.json"), "cannot read report"),
+    ])
+    def test_one_line_and_exit_2(self, args, fragment):
+        """Bad input: exit 2 and a single line naming the problem."""
+        proc = auditor(*args)
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0]
+
+
+class TestList:
+    def test_lists_builtin_scenarios(self):
+        """``auditor list`` names every built-in scenario with its summary."""
+        proc = auditor("list")
+        assert proc.returncode == 0
+        assert "concurrent-claims" in proc.stdout
+
+
+class TestFailOn:
+    REPORT = {"findings": [{"severity": "medium"}, {"severity": "low"}]}
+
+    @pytest.mark.parametrize("level, count", [("high", 0), ("medium", 1), ("low", 2),
+                                              ("never", 0)])
+    def test_threshold(self, level, count):
+        """``--fail-on`` counts the findings at or above its severity."""
+        assert len(failing(self.REPORT, level)) == count
+
+
+class TestRun:
+    def test_both_modes_merge_into_one_report(self, tmp_path):
+        """A run in both modes writes one report with a run per mode and exits by --fail-on."""
+        out = tmp_path / "report.json"
+        proc = auditor("run", "concurrent-claims", "--nodes", "8", "--workers", "4",
+                       "--report", str(out), "--fail-on", "never")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        report = json.loads(out.read_text())
+        assert report["schema"] == "auditor.report/1"
+        assert report["target"]["concurrency"] == "threading+eventlet"
+        ids = [r["id"] for r in report["runs"]]
+        assert any("threading" in i for i in ids) and any("eventlet" in i for i in ids)
+        assert all(r["outcome"] == "passed" for r in report["runs"]), report["runs"]
+        assert "Coverage" in proc.stdout
+        assert not [f for f in report["findings"]
+                    if f["rule"] in ("accounting/double-claim", "accounting/disagreement")]
