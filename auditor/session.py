@@ -39,6 +39,8 @@ class AuditConfig:
     expected: Mapping[str, tuple[str, ...]] = dataclasses.field(
         default_factory=lambda: dict(ENTRY_POINT_EXPECTED))
     wait_threshold_s: float = 1.0
+    #: events from threads named so are not the audited process (in-process placement)
+    ignore_threads: tuple[str, ...] = ("placement-server-",)
 
 
 class AuditSession:
@@ -81,6 +83,8 @@ class AuditSession:
 
     def sink(self, event: Event) -> None:
         """Called by hooks from any thread; cheap, never raises."""
+        if event.thread.startswith(self.config.ignore_threads):
+            return
         self._buffer.append(event)
         if len(self._buffer) >= _DRAIN_AT and self._drain_lock.acquire(blocking=False):
             try:

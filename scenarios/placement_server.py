@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 
-__all__ = ["PlacementServer"]
+__all__ = ["PlacementServer", "SERVER_THREAD_PREFIX"]
+
+#: Threads serving placement requests are named with this prefix. Placement is
+#: a separate service in a deployment; the auditor ignores what these threads do.
+SERVER_THREAD_PREFIX = "placement-server-"
+_serial = itertools.count(1)
 
 
 def _make_server(app):
@@ -23,6 +29,11 @@ def _make_server(app):
 
     class ThreadingWSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
         daemon_threads = True
+
+        def process_request(self, request, client_address):
+            # Named so the auditor can tell the server's threads from nova's.
+            threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                             name=f"{SERVER_THREAD_PREFIX}{next(_serial)}", daemon=True).start()
 
     return simple_server.make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer,
                                      handler_class=QuietHandler)
@@ -63,7 +74,8 @@ class PlacementServer:
         app = deploy.loadapp(conf)
         self._server = _make_server(app)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="placement", daemon=True)
+            target=self._server.serve_forever, name=f"{SERVER_THREAD_PREFIX}listener",
+            daemon=True)
         self._thread.start()
         return self
 

@@ -192,17 +192,21 @@ def _finding(rule: Rule, key: str, site: Site, agg: _Agg) -> Finding:
     if agg.context:
         label = "entry points" if rule is IO_UNDER_LOCK else "locks held"
         evidence[label] = ", ".join(sorted(agg.context))
-    subject = key.replace(":", " ")
-    messages = {
-        DECLARED: f"{subject} without \"{SEMAPHORE}\" held in {site.function}",
-        LOCKSET: f"{key} written by several threads with no common lock",
-        HELD_AT_EXIT: f"{key.split(':')[0]} returned still holding {key.split(':', 1)[1]}",
-        HELD_AT_END: f"lock {key} still held at the end of the run",
-        IO_UNDER_LOCK: f"{subject} called {agg.count} time(s) under \"{SEMAPHORE}\" "
-                       f"({agg.total_s:.2f}s in all, max {agg.max_s:.3f}s)",
-        STARVATION: f"waited up to {agg.max_s:.2f}s for \"{SEMAPHORE}\" ({agg.count} time(s))",
-    }
-    return Finding(rule, messages[rule], site, evidence, key=key)
+    subject, _, detail = key.partition(":")
+    if rule is DECLARED:
+        message = f"{subject} {detail} without \"{SEMAPHORE}\" held in {site.function}"
+    elif rule is LOCKSET:
+        message = f"{key} written by several threads with no common lock"
+    elif rule is HELD_AT_EXIT:
+        message = f"{subject} returned still holding {detail}"
+    elif rule is HELD_AT_END:
+        message = f"lock {key} still held at the end of the run"
+    elif rule is IO_UNDER_LOCK:
+        message = (f"{subject} {detail} called {agg.count} time(s) under \"{SEMAPHORE}\" "
+                   f"({agg.total_s:.2f}s in all, max {agg.max_s:.3f}s)")
+    else:
+        message = f"waited up to {agg.max_s:.2f}s for \"{SEMAPHORE}\" ({agg.count} time(s))"
+    return Finding(rule, message, site, evidence, key=key)
 
 
 def _cycles(edges: dict[tuple[str, str], Site]) -> Iterable[tuple[tuple[str, ...], Site]]:
