@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Mapping
 
-from auditor.checks.secrets_scan import Scanner
+from auditor.checks.secrets_scan import Scanner, redact_spans
 from auditor.discipline import ENTRY_POINT_EXPECTED
 from auditor.events import EntryEvent, Event, ExitEvent, Site
-from auditor.findings import Finding, Rule, Severity, redact
+from auditor.findings import Finding, Rule, Severity
 
 __all__ = ["RULES", "ExceptionsCheck"]
 
@@ -62,19 +62,24 @@ class ExceptionsCheck:
 
     def _judge(self, ev: ExitEvent, entry: EntryEvent | None) -> Iterable[Finding]:
         site = ev.exc_site or Site("nova/compute/resource_tracker.py", 0, ev.name)
+        text = ev.exc_message or ""
+        hits = self.scanner.scan(text)
+        # every encoded form of a secret masked, not only the raw value
+        masked = redact_spans(text, [(h.start, h.end, f"[SECRET:{h.source}]") for h in hits],
+                              width=240)
         if ev.exc_type not in self.expected.get(ev.name, ()):
             yield Finding(
                 UNEXPECTED, f"{ev.exc_type} escaped {ev.name} (raised in {site.path}:"
                 f"{site.function})", site,
                 {"entry_point": ev.name, "exception": ev.exc_type,
-                 "message": redact(ev.exc_message or "", self.secrets),
+                 "message": masked,
                  "under_lock": str(ev.under_lock)},
                 key=f"{ev.name}|{ev.exc_type}")
-        for hit in self.scanner.scan(ev.exc_message or ""):
+        for hit in hits:
             yield Finding(
                 SECRET, f"{hit.source} in the message of {ev.exc_type} escaping {ev.name}",
                 site, {"source": hit.source, "form": hit.form, "entry_point": ev.name,
-                       "excerpt": redact(ev.exc_message or "", self.secrets)},
+                       "excerpt": masked},
                 key=f"{ev.name}|{hit.source}")
         if ev.under_lock and entry is not None and entry.state and ev.state \
                 and entry.state != ev.state:

@@ -1,0 +1,12 @@
+"""JSON output: the ``auditor.report/1`` report, pretty-printed in its own key order."""
+
+from __future__ import annotations
+
+import json
+
+__all__ = ["render"]
+
+
+def render(report: dict) -> str:
+    """The report as indented JSON (keys in build order, non-ASCII kept), newline-terminated."""
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,213 @@
+"""The JSON report (schema ``auditor.report/1``): build from findings, merge, load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from auditor.findings import Finding
+
+__all__ = ["SCHEMA", "build_report", "merge_reports", "load_report", "ReportError"]
+
+SCHEMA = "auditor.report/1"
+_RANK = {"high": 0, "medium": 1, "low": 2}
+_OUTCOME_RANK = {"passed": 0, "skipped": 0, "failed": 1, "error": 2}
+_CONCURRENCY = ("threading", "eventlet")
+
+
+class ReportError(ValueError):
+    """A file that is not an ``auditor.report/1`` report."""
+
+
+def _sort_key(f: Mapping[str, Any]) -> tuple:
+    loc = f["location"]
+    return (_RANK.get(f["severity"], 9), f["category"], loc["path"], loc["line"],
+            f["rule"], f["fingerprint"])
+
+
+def _finalize(report: dict[str, Any]) -> dict[str, Any]:
+    """Sort findings and recompute the summary's finding counts."""
+    report["findings"].sort(key=_sort_key)
+    by_category: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    for f in report["findings"]:
+        by_category[f["category"]] = by_category.get(f["category"], 0) + 1
+        by_severity[f["severity"]] = by_severity.get(f["severity"], 0) + 1
+    report["summary"]["findings_by_category"] = dict(sorted(by_category.items()))
+    report["summary"]["findings_by_severity"] = {
+        s: by_severity[s] for s in _RANK if s in by_severity}
+    return report
+
+
+def _coverage(coverage: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy coverage; entries with ``ids_hit``/``ids_missed`` get consistent totals."""
+    out: dict[str, Any] = {}
+    for name, entry in coverage.items():
+        if isinstance(entry, Mapping):
+            entry = dict(entry)
+            if "ids_hit" in entry or "ids_missed" in entry:
+                hit = sorted(set(entry.get("ids_hit", ())))
+                missed = sorted(set(entry.get("ids_missed", ())) - set(hit))
+                total = (len(hit) + len(missed) if "ids_missed" in entry
+                         else max(int(entry.get("total", 0)), len(hit)))
+                entry.update(ids_hit=hit, ids_missed=missed, hit=len(hit), total=total)
+            out[name] = entry
+        elif isinstance(entry, (list, tuple, set)):
+            out[name] = sorted(set(entry)) if name == "missing_hook_points" else list(entry)
+        else:
+            out[name] = entry
+    out.setdefault("missing_hook_points", [])
+    return out
+
+
+def build_report(*, findings: Iterable[Finding], runs: list[dict], coverage: dict,
+                 target: dict, events: Mapping[str, int], tool_version: str) -> dict:
+    """The report of one audit: findings aggregated by fingerprint, sorted by severity,
+    category and path; ``rules`` (an extra key) holds the catalogue entry of each rule seen.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    rules: dict[str, dict[str, str]] = {}
+    for finding in findings:
+        fp = finding.fingerprint
+        entry = merged.get(fp)
+        if entry is None:
+            site = finding.site
+            merged[fp] = entry = {
+                "rule": finding.rule.id,
+                "category": finding.category,
+                "severity": finding.severity.value,
+                "message": finding.message,
+                "location": {"path": site.path, "line": site.line, "function": site.function},
+                "runs": [],
+                "count": 0,
+                "evidence": {str(k): str(v) for k, v in finding.evidence.items()},
+                "fingerprint": fp,
+            }
+            rules.setdefault(finding.rule.id, {
+                "title": finding.rule.title, "severity": finding.severity.value,
+                "help": finding.rule.help})
+        entry["count"] += 1
+        if finding.run and finding.run not in entry["runs"]:
+            entry["runs"].append(finding.run)
+    report = {
+        "schema": SCHEMA,
+        "tool": {"name": "auditor", "version": tool_version},
+        "target": dict(target),
+        "runs": [dict(r) for r in runs],
+        "findings": list(merged.values()),
+        "coverage": _coverage(coverage),
+        "summary": {"findings_by_category": {},
+                    "events": {str(k): int(v) for k, v in sorted(events.items())}},
+        "rules": dict(sorted(rules.items())),
+    }
+    return _finalize(report)
+
+
+def _merge_target(targets: list[Mapping[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for target in targets:
+        for key, value in target.items():
+            if key == "concurrency":
+                continue
+            if key not in out:
+                out[key] = value
+            elif out[key] != value and str(value) not in str(out[key]).split(", "):
+                out[key] = f"{out[key]}, {value}"
+    modes = {m for t in targets for m in str(t.get("concurrency", "")).split("+") if m}
+    if modes:
+        ordered = [m for m in _CONCURRENCY if m in modes] + sorted(modes - set(_CONCURRENCY))
+        out["concurrency"] = "+".join(ordered)
+    return out
+
+
+def _merge_coverage(coverages: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Union of hit ids where reports carry them; otherwise the best single report."""
+    out: dict[str, Any] = {}
+    for cov in coverages:
+        for name, entry in cov.items():
+            if name not in out:
+                out[name] = json.loads(json.dumps(entry))
+                continue
+            have = out[name]
+            if isinstance(entry, Mapping) and isinstance(have, dict):
+                if "ids_hit" in have and "ids_hit" in entry:
+                    have["ids_hit"] = sorted(set(have["ids_hit"]) | set(entry["ids_hit"]))
+                    have["ids_missed"] = sorted(set(have.get("ids_missed", ()))
+                                                | set(entry.get("ids_missed", ())))
+                else:  # no ids: the union is unknown; keep the best lower bound
+                    have["total"] = max(have.get("total", 0), entry.get("total", 0))
+                    have["hit"] = max(have.get("hit", 0), entry.get("hit", 0))
+            elif isinstance(entry, list) and isinstance(have, list):
+                have.extend(x for x in entry if x not in have)
+    return _coverage(out)
+
+
+def merge_reports(reports: list[dict]) -> dict:
+    """One report from several (xdist workers, concurrency modes, traces): runs and
+    findings united (counts summed, run ids united), coverage hit ids united.
+    """
+    if not reports:
+        raise ReportError("no reports to merge")
+    for r in reports:
+        if r.get("schema") != SCHEMA:
+            raise ReportError(f"cannot merge a report with schema {r.get('schema')!r}")
+    runs: dict[str, dict[str, Any]] = {}
+    findings: dict[str, dict[str, Any]] = {}
+    rules: dict[str, Any] = {}
+    events: dict[str, int] = {}
+    for report in reports:
+        for run in report["runs"]:
+            have = runs.get(run["id"])
+            if have is None:
+                runs[run["id"]] = dict(run)
+            elif _OUTCOME_RANK.get(run.get("outcome"), 0) > _OUTCOME_RANK.get(
+                    have.get("outcome"), 0):
+                have["outcome"] = run["outcome"]
+        for f in report["findings"]:
+            have = findings.get(f["fingerprint"])
+            if have is None:
+                findings[f["fingerprint"]] = json.loads(json.dumps(f))
+                continue
+            have["count"] += f["count"]
+            have["runs"] += [r for r in f["runs"] if r not in have["runs"]]
+        for rule_id, rule in report.get("rules", {}).items():
+            rules.setdefault(rule_id, rule)
+        for name, n in report["summary"].get("events", {}).items():
+            events[name] = events.get(name, 0) + n
+    first = reports[0]
+    merged = {
+        "schema": SCHEMA,
+        "tool": dict(first["tool"]),
+        "target": _merge_target([r.get("target", {}) for r in reports]),
+        "runs": list(runs.values()),
+        "findings": list(findings.values()),
+        "coverage": _merge_coverage([r.get("coverage", {}) for r in reports]),
+        "summary": {"findings_by_category": {}, "events": dict(sorted(events.items()))},
+        "rules": dict(sorted(rules.items())),
+    }
+    return _finalize(merged)
+
+
+_REQUIRED = ("tool", "target", "runs", "findings", "coverage", "summary")
+
+
+def load_report(path: str | Path) -> dict:
+    """Read a report file; ``ReportError`` (one line: what and how to fix) if it is not one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ReportError(f"{path} is not JSON ({exc}); pass a report written with "
+                          f"--format json") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ReportError(f"{path} is not an {SCHEMA} report (schema: {found!r}); "
+                          f"pass a report written with --format json")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise ReportError(f"{path} is an incomplete {SCHEMA} report "
+                          f"(missing: {', '.join(missing)})")
+    return data

@@ -1,0 +1,116 @@
+"""Text output: a human summary of a report, rendered with rich to a plain string."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["render", "TOP"]
+
+TOP = 15
+_SEVERITIES = ("high", "medium", "low")
+_COVERAGE_NAMES = {
+    "log_call_sites": "log call sites",
+    "synchronized_entry_points": "synchronized entry points",
+    "report_client_calls": "report client calls",
+}
+
+
+def _percent(hit: int, total: int) -> str:
+    """Rounded, but never 100% while something was missed nor 0% once something ran."""
+    if not total:
+        return "n/a"
+    value = round(100 * hit / total)
+    if hit < total:
+        value = min(value, 99)
+    if hit:
+        value = max(value, 1)
+    return f"{value}%"
+
+
+def _header(console: Console, report: dict[str, Any]) -> None:
+    target = report.get("target", {})
+    tool = report.get("tool", {})
+    parts = [f"{k} {v}" for k, v in target.items()]
+    console.print(Text(f"nova-rt-auditor {tool.get('version', '')}".rstrip(), style="bold"))
+    console.print(Text("target: " + (", ".join(parts) or "unknown")))
+    runs = report.get("runs", [])
+    outcomes: dict[str, int] = {}
+    for run in runs:
+        outcomes[run.get("outcome", "?")] = outcomes.get(run.get("outcome", "?"), 0) + 1
+    duration = sum(float(r.get("duration_s") or 0) for r in runs)
+    detail = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+    console.print(Text(f"runs: {len(runs)}" + (f" ({detail})" if detail else "")
+                       + f", {duration:.1f} s"))
+    events = report.get("summary", {}).get("events", {})
+    if events:
+        console.print(Text("events: " + ", ".join(f"{k} {v}" for k, v in events.items())))
+
+
+def _by_category(console: Console, findings: list[dict[str, Any]]) -> None:
+    table = Table(title="Findings by category", box=box.SIMPLE, title_justify="left")
+    table.add_column("category")
+    for severity in _SEVERITIES:
+        table.add_column(severity, justify="right")
+    table.add_column("total", justify="right")
+    counts: dict[str, dict[str, int]] = {}
+    for f in findings:
+        row = counts.setdefault(f["category"], {})
+        row[f["severity"]] = row.get(f["severity"], 0) + 1
+    for category, row in sorted(counts.items()):
+        table.add_row(Text(category), *(str(row.get(s, 0)) for s in _SEVERITIES),
+                      str(sum(row.values())))
+    console.print(table)
+
+
+def _top(console: Console, findings: list[dict[str, Any]]) -> None:
+    shown = findings[:TOP]
+    title = f"Top {len(shown)} of {len(findings)} findings"
+    table = Table(title=title, box=box.SIMPLE, title_justify="left")
+    table.add_column("sev", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("rule, location, message", ratio=1, overflow="fold")
+    for f in shown:
+        loc = f["location"]
+        cell = Text(f["rule"], style="bold")
+        cell.append(f"  {loc['path']}:{loc['line']} {loc['function']}\n")
+        cell.append(f["message"])
+        table.add_row(Text(f["severity"].upper()), str(f["count"]), cell)
+    console.print(table)
+
+
+def _coverage(console: Console, coverage: dict[str, Any]) -> None:
+    console.print(Text("Coverage (the auditor vouches only for what ran)", style="bold"))
+    for key, entry in coverage.items():
+        if isinstance(entry, dict) and "total" in entry:
+            hit, total = int(entry.get("hit", 0)), int(entry.get("total", 0))
+            name = _COVERAGE_NAMES.get(key, key.replace("_", " "))
+            console.print(Text(f"  {name} {hit}/{total} ({_percent(hit, total)})"))
+    missing = coverage.get("missing_hook_points") or []
+    if missing:
+        console.print(Text(f"  missing hook points ({len(missing)}): " + ", ".join(missing)))
+    else:
+        console.print(Text("  missing hook points: none"))
+
+
+def render(report: dict) -> str:
+    """The summary as plain text, 100 columns, no colour codes."""
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=False, color_system=None,
+                      highlight=False, emoji=False, markup=False)
+    _header(console, report)
+    console.print()
+    findings = report.get("findings", [])
+    if findings:
+        _by_category(console, findings)
+        _top(console, findings)
+    else:
+        console.print(Text("No findings in what ran."))
+    console.print()
+    _coverage(console, report.get("coverage", {}))
+    return out.getvalue()
