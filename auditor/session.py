@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import threading
 import traceback
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from auditor import __version__
 from auditor.canaries import CanaryRegistry
 from auditor.checks.accounting import AccountingCheck
 from auditor.checks.exceptions import ExceptionsCheck
+from auditor.checks.input_validation import InputValidationCheck
 from auditor.checks.locking import LockingCheck
+from auditor.checks.secrets_scan import Scanner
 from auditor.checks.sensitive_log import SensitiveLogCheck
 from auditor.coverage import CoverageCounter, universe
 from auditor.discipline import DEFAULT, ENTRY_POINT_EXPECTED, Discipline
@@ -119,16 +122,40 @@ class AuditSession:
         with self._drain_lock:
             self._drain()
             self._run_id = run_id
-            secrets = self.canaries.secrets()
             self._checks = [
                 SensitiveLogCheck(self.canaries, run=run_id),
                 LockingCheck(self.config.discipline, self.config.wait_threshold_s),
-                ExceptionsCheck(secrets, self.config.expected),
+                ExceptionsCheck(self.canaries, self.config.expected),
                 AccountingCheck(),
+                InputValidationCheck(),
             ]
 
-    def end_run(self, outcome: str, duration_s: float) -> list[Finding]:
-        """Judge the run's events; return its findings (also kept for the report)."""
+    def preview(self) -> list[Finding]:
+        """The current run's findings as ``end_run`` would return them now, without ending it.
+
+        Checks are judged on deep copies (the canary registry, discipline and
+        scanners shared, not copied), so the run goes on unchanged. End-of-run
+        rules see the moment of the call: a lock held right now counts as held.
+        """
+        with self._drain_lock:
+            self._drain()
+            found = list(self._pending)
+            for check in self._checks:
+                shared = [self.canaries, self.config.discipline, self.config.expected,
+                          *(v for v in vars(check).values() if isinstance(v, Scanner))]
+                try:
+                    found.extend(copy.deepcopy(check, {id(o): o for o in shared}).finish())
+                except Exception as exc:  # noqa: BLE001 - a preview must not break the test
+                    self.internal_error(exc, f"{type(check).__name__}.preview")
+        return [dataclasses.replace(f, run=self._run_id) for f in found
+                if f.category in self.config.categories]
+
+    def end_run(self, outcome: str, duration_s: float, *,
+                drop: Callable[[Finding], bool] | None = None) -> list[Finding]:
+        """Judge the run's events; return its findings (also kept for the report).
+
+        ``drop``: findings it returns true for are discarded (pytest's ``audit_allow``).
+        """
         with self._drain_lock:
             self._drain()
             found, self._pending = self._pending, []
@@ -141,7 +168,7 @@ class AuditSession:
                     self._pending = []
             self._checks = []
         found = [dataclasses.replace(f, run=self._run_id) for f in found
-                 if f.category in self.config.categories]
+                 if f.category in self.config.categories and not (drop and drop(f))]
         self.findings.extend(found)
         self.runs.append({"id": self._run_id, "outcome": outcome,
                           "duration_s": round(duration_s, 3)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 import secrets
 import threading
@@ -31,6 +32,7 @@ class Scenario:
 
 
 REGISTRY: dict[str, Scenario] = {}
+_seq = itertools.count(2_000_000_000)
 
 
 def scenario(name: str, summary: str, *, hosts: int = 1, nodes: int = 20, workers: int = 8):
@@ -69,7 +71,7 @@ class Run:
         from scenarios.operations import Operations
 
         self._plant = plant or (lambda source: "s" + secrets.token_hex(8))
-        self.ops = Operations(cluster, random.Random(seed + 1),
+        self.ops = Operations(cluster, random.Random(f"{','.join(cluster.computes)}:{seed}"),
                               auth_token=self.secret("context.auth_token"))
         self.errors: list[str] = []
         self.stats: dict[str, int] = {}
@@ -81,11 +83,37 @@ class Run:
         """A secret value for an input named ``source`` (a canary when auditing)."""
         return self._plant(source)
 
-    def checkpoint(self, label: str) -> None:
-        """Record the cloud's state for the accounting invariants."""
-        from scenarios.snapshot import take_snapshot
+    def checkpoint(self, label: str, settled: bool = True) -> None:
+        """Record the cloud's state (and the trackers' usage) for the accounting invariants."""
+        from scenarios.snapshot import take_snapshot, take_usage_snapshot
 
-        self._sink(take_snapshot(self.cluster, label))
+        self._sink(take_snapshot(self.cluster, label, settled=settled))
+        self._sink(take_usage_snapshot(self.cluster, label, settled=settled))
+
+    def bad_input(self, node: str, field: str, description: str) -> None:
+        """Tell the auditor that ``node``'s ``field`` now holds malformed data."""
+        from auditor.events import BadInput
+
+        self._sink(BadInput(next(_seq), time.monotonic(), threading.get_ident(),
+                            threading.current_thread().name, node, field, description))
+
+    def tolerant_periodic(self, startup: bool = False) -> list[str]:
+        """The periodic as oslo.service's periodic task runner calls it: errors are logged, not raised.
+
+        Returns ``"host: ExceptionType: message"`` for each compute whose periodic raised.
+        """
+        failures = []
+        for compute in self.computes:
+            if compute.service.forced_down:
+                continue
+            try:
+                compute.periodic(startup=startup)
+            except Exception as exc:  # noqa: BLE001 - oslo's runner catches everything too
+                failures.append(f"{compute.host}: {type(exc).__module__}."
+                                f"{type(exc).__name__}: {exc}"[:300])
+                self.count("periodic-failed")
+        self.count("periodic")
+        return failures
 
     @property
     def computes(self):
@@ -99,8 +127,10 @@ class Run:
         self._progress(label, done, total)
 
     def periodic(self, startup: bool = False) -> None:
-        """nova's ``update_available_resource`` on every compute service."""
+        """nova's ``update_available_resource`` on every compute service that is up."""
         for compute in self.computes:
+            if compute.service.forced_down:
+                continue  # a failed host runs no periodic
             compute.periodic(startup=startup)
         self.count("periodic")
 

@@ -177,22 +177,44 @@ class Compute:
 
     def __init__(self, env: Environment, host: str, ironic: FakeIronic):
         from nova import objects
-        from nova.compute import manager as compute_manager
 
         self.env = env
         self.host = host
+        self.ironic = ironic
         ctx = env.admin_context()
-        with env.as_host(host):
-            self.manager = compute_manager.ComputeManager(
-                compute_driver="ironic.IronicDriver")
-        self.driver = self.manager.driver
-        self.driver._ironic_connection = ironic
-        self.rt = self.manager.rt
         self.service = objects.Service(
             ctx, host=host, binary="nova-compute", topic="compute", report_count=0)
         self.service.create()
+        self._start()
+
+    def _start(self) -> None:
+        from nova.compute import manager as compute_manager
+
+        with self.env.as_host(self.host):
+            self.manager = compute_manager.ComputeManager(
+                compute_driver="ironic.IronicDriver")
+        self.driver = self.manager.driver
+        self.driver._ironic_connection = self.ironic
+        self.rt = self.manager.rt
         self.manager.service_ref = self.service
         self.rt.set_service_ref(self.service)
+
+    def restart(self, new_service: bool = False) -> None:
+        """Restart this nova-compute: a fresh manager, driver and tracker on the same host.
+
+        ``new_service``: the Service record was deleted and the service
+        registers anew (a new service id; nova soft-deletes the old record's
+        compute nodes with it).
+        """
+        from nova import objects
+
+        if new_service:
+            self.close()
+            self.service = objects.Service(
+                self.env.admin_context(), host=self.host, binary="nova-compute",
+                topic="compute", report_count=0)
+            self.service.create()
+        self._start()
 
     def periodic(self, startup: bool = False) -> None:
         """nova's own ``update_available_resource`` periodic task for this service."""
@@ -206,7 +228,12 @@ class Compute:
 
     def close(self) -> None:
         """Remove the service so later clusters do not hash nodes onto it."""
-        self.service.destroy()
+        from nova import exception
+
+        try:
+            self.service.destroy()
+        except exception.ServiceNotFound:
+            pass  # already deleted (a scenario deleted the record)
 
 
 class Cluster:
@@ -214,7 +241,8 @@ class Cluster:
 
     def __init__(self, env: Environment, hosts: list[str], seed: int = 0):
         self.env = env
-        self.ironic = FakeIronic(seed=seed)
+        # Seeded by the hosts too: clusters share one DB, so node uuids must differ.
+        self.ironic = FakeIronic(seed=f"{','.join(hosts)}:{seed}")
         self.computes = {h: Compute(env, h, self.ironic) for h in hosts}
         from nova.scheduler.client import report
 
@@ -222,5 +250,11 @@ class Cluster:
         self.scheduler_client = report.SchedulerReportClient()
 
     def close(self) -> None:
+        """Remove the services and the providers of this cluster's nodes from placement."""
         for compute in self.computes.values():
             compute.close()
+        for node in self.ironic.uuids():
+            for consumer in self.scheduler_client.get(
+                    f"/resource_providers/{node}/allocations").json().get("allocations", {}):
+                self.scheduler_client.delete(f"/allocations/{consumer}")
+            self.scheduler_client.delete(f"/resource_providers/{node}")

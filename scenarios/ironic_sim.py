@@ -74,7 +74,7 @@ def _http_error(cls, status: int, message: str):
 class FakeIronic:
     """The simulator: give it to ``IronicDriver`` as ``_ironic_connection``."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int | str = 0):
         self._nodes: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
@@ -82,6 +82,7 @@ class FakeIronic:
         self.calls: Counter[str] = Counter()
         self.latency_s = 0.0
         self._deploy_failures: dict[str, str] = {}
+        self._held: set[str] = set()
 
     # -- inventory management (used by scenarios, not by the driver) --------
 
@@ -148,11 +149,20 @@ class FakeIronic:
         with self._lock:
             self._deploy_failures[node_uuid] = last_error
 
+    def hold(self, node_uuid: str) -> None:
+        """Keep the node in its current (transient) state until ``release``: a slow clean."""
+        with self._lock:
+            self._held.add(node_uuid)
+
+    def release(self, node_uuid: str) -> None:
+        with self._lock:
+            self._held.discard(node_uuid)
+
     def settle(self) -> None:
         """Advance every node until no transient state is left."""
         with self._lock:
             for rec in self._nodes.values():
-                while rec["provision_state"] in _NEXT_STATE:
+                while rec["provision_state"] in _NEXT_STATE and rec["uuid"] not in self._held:
                     self._advance(rec)
 
     # -- internals ------------------------------------------------------------
@@ -213,6 +223,8 @@ class FakeIronic:
 
     def _advance(self, rec: dict[str, Any]) -> None:
         state = rec["provision_state"]
+        if rec["uuid"] in self._held:
+            return
         if state == "deploying" and rec["uuid"] in self._deploy_failures:
             rec["provision_state"], rec["target_provision_state"] = "deploy failed", None
             rec["last_error"] = self._deploy_failures.pop(rec["uuid"])

@@ -86,7 +86,8 @@ class Operations:
 
     # -- scheduler ---------------------------------------------------------------
 
-    def schedule(self, inst: objects.Instance, attempts: int = 8) -> tuple[Compute, str, dict]:
+    def schedule(self, inst: objects.Instance, attempts: int = 8,
+                 exclude_host: str | None = None) -> tuple[Compute, str, dict]:
         """Pick a provider from placement's allocation candidates and claim it there.
 
         Concurrent schedulers race for the same node; placement's generation
@@ -96,8 +97,13 @@ class Operations:
         rc = next(k.split(":", 1)[1] for k, v in inst.flavor.extra_specs.items()
                   if k.startswith("resources:CUSTOM_"))
         for _ in range(attempts):
-            resp = sched.get(f"/allocation_candidates?resources={rc}:1&limit=50", version="1.36")
-            requests = resp.json().get("allocation_requests", []) if resp else []
+            resp = sched.get(f"/allocation_candidates?resources={rc}:1", version="1.36")
+            mine = set(self.cluster.ironic.uuids())  # other clusters share this placement
+            requests = [r for r in (resp.json().get("allocation_requests", []) if resp else [])
+                        if next(iter(r["allocations"])) in mine]
+            if exclude_host is not None:
+                requests = [r for r in requests if self._host_of(next(iter(r["allocations"])))
+                            not in (exclude_host, None)]
             if not requests:
                 raise NoValidHost(f"no {rc} capacity for {inst.uuid}")
             alloc_req = self.rng.choice(requests)
@@ -108,9 +114,16 @@ class Operations:
                 return self.cluster.computes[cn.host], cn.hypervisor_hostname, alloc_req
         raise NoValidHost(f"placement kept rejecting claims for {inst.uuid}")
 
+    def _host_of(self, rp_uuid: str) -> str | None:
+        try:
+            return objects.ComputeNode.get_by_uuid(self.ctx, rp_uuid).host
+        except exception.NotFound:
+            return None
+
     # -- compute manager -----------------------------------------------------------
 
-    def boot(self, flavor: objects.Flavor, fail_deploy: bool = False) -> Boot:
+    def boot(self, flavor: objects.Flavor, fail_deploy: bool = False,
+             admin_password: str | None = None) -> Boot:
         """Create, schedule, claim and deploy an instance (nova's build flow)."""
         boot = Boot(self.create_instance(flavor))
         try:
@@ -119,20 +132,24 @@ class Operations:
             boot.outcome = "unscheduled"
             return boot
         boot.host, boot.node = compute.host, node
-        self.build(compute, boot, fail_deploy=fail_deploy)
+        self.build(compute, boot, fail_deploy=fail_deploy, admin_password=admin_password)
         return boot
 
-    def build(self, compute: Compute, boot: Boot, fail_deploy: bool = False) -> None:
+    def build(self, compute: Compute, boot: Boot, fail_deploy: bool = False,
+              admin_password: str | None = None, midway=None) -> None:
+        """Claim, deploy and finish; ``midway()`` runs inside the claim, before the driver."""
         inst, node = boot.instance, boot.node
         allocs = compute.manager.reportclient.get_allocations_for_consumer(self.ctx, inst.uuid)
         try:
             with compute.rt.instance_claim(self.ctx, inst, node, allocs, limits=None):
+                if midway is not None:
+                    midway()
                 compute.driver.prepare_for_spawn(inst)
                 if fail_deploy:
                     self.cluster.ironic.fail_next_deploy(node)
                 compute.driver.spawn(
                     self.ctx, inst, objects.ImageMeta.from_dict(IMAGE),
-                    injected_files=[], admin_password=None, allocations=allocs,
+                    injected_files=[], admin_password=admin_password, allocations=allocs,
                     network_info=network_model.NetworkInfo(), block_device_info=None)
         except Exception as exc:  # the manager's build flow catches everything too
             boot.outcome = "aborted" if isinstance(
@@ -151,8 +168,12 @@ class Operations:
         compute.rt.build_succeeded(node)
         boot.outcome = "active"
 
-    def delete(self, boot: Boot) -> None:
-        """Tear an instance down as ``ComputeManager._delete_instance`` does."""
+    def delete(self, boot: Boot, midway=None) -> None:
+        """Tear an instance down as ``ComputeManager._delete_instance`` does.
+
+        ``midway()`` runs after the instance is marked DELETED, before the
+        tracker and placement are told (where a periodic can interleave).
+        """
         compute = self.cluster.computes[boot.host]
         inst = boot.instance
         inst.task_state = task_states.DELETING
@@ -161,6 +182,8 @@ class Operations:
         inst.vm_state, inst.task_state = vm_states.DELETED, None
         inst.power_state = power_state.NOSTATE
         inst.save()
+        if midway is not None:
+            midway()
         compute.rt.update_usage(self.ctx, inst, inst.node)
         compute.manager.reportclient.delete_allocation_for_instance(
             self.ctx, inst.uuid, force=True)

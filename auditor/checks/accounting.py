@@ -13,11 +13,15 @@ Rules:
 - ``accounting/lost-record`` (high): a node still in Ironic with no compute
   node record or no resource provider.
 - ``accounting/duplicate-record`` (high): two compute node records or
-  providers for one node (a rebalance that copied instead of moved).
+  providers for one node, or two running compute services tracking it (a
+  rebalance that copied instead of moved).
 - ``accounting/unavailable-offered`` (medium): a node cleaning, failed or in
   maintenance whose inventory placement still offers (reserved = 0).
 - ``accounting/usage`` (medium): the trackers' ``tracked_instances`` differ
-  from the instances nova's DB places on their host.
+  from the instances nova's DB places on their host, or a node's usage numbers
+  (memory/vcpus/disk used, running VMs) differ from what its instances add up to.
+
+Nodes a scenario fed malformed data (``BadInput``) are left to ``input-validation``.
 
 Example: ``accounting/double-claim: node 6f1c… has 2 consumers in placement``.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from auditor.events import AccountingSnapshot, Event
+from auditor.events import AccountingSnapshot, BadInput, Event, UsageSnapshot
 from auditor.findings import Finding, Rule, Severity
 from auditor.events import Site
 
@@ -69,10 +73,20 @@ class AccountingCheck:
     def __init__(self) -> None:
         self._hits: dict[tuple[Rule, str], list[str]] = defaultdict(list)
         self._labels: dict[tuple[Rule, str], set[str]] = defaultdict(set)
+        self._bad: set[str] = set()
 
     def observe(self, event: Event) -> Iterable[Finding]:
-        if isinstance(event, AccountingSnapshot):
-            for rule, variant, subject in _violations(event):
+        if isinstance(event, BadInput):
+            self._bad.add(event.node)
+        elif isinstance(event, UsageSnapshot) and event.settled:
+            for row in event.nodes:
+                if row.uuid not in self._bad and row.used != row.expected:
+                    self._hits[(USAGE, "node usage differs from its instances")].append(
+                        f"{row.uuid[:8]}@{row.host} used={row.used} expected={row.expected}")
+                    self._labels[(USAGE, "node usage differs from its instances")].add(
+                        event.label)
+        elif isinstance(event, AccountingSnapshot):
+            for rule, variant, subject in _violations(event, self._bad):
                 self._hits[(rule, variant)].append(subject)
                 self._labels[(rule, variant)].add(event.label)
         return ()
@@ -87,13 +101,18 @@ class AccountingCheck:
                           "checkpoints": ", ".join(sorted(self._labels[(rule, variant)]))})
 
 
-def _violations(snap: AccountingSnapshot) -> Iterable[tuple[Rule, str, str]]:
+def _violations(snap: AccountingSnapshot,
+                bad: frozenset[str] | set[str] = frozenset()) -> Iterable[tuple[Rule, str, str]]:
     live = {i.uuid: i for i in snap.instances if i.vm_state in _LIVE}
+    # An instance in ERROR (a failed rebuild or evacuation) still holds its node.
+    known = {i.uuid for i in snap.instances if i.vm_state != "deleted"}
     on_node: dict[str, list[str]] = defaultdict(list)
     for inst in live.values():
         if inst.node:
             on_node[inst.node].append(inst.uuid)
     for node in snap.nodes:
+        if node.uuid in bad:
+            continue
         short = node.uuid[:8]
         if len(node.consumers) > 1:
             yield DOUBLE_CLAIM, "several placement consumers on one node", short
@@ -103,6 +122,8 @@ def _violations(snap: AccountingSnapshot) -> Iterable[tuple[Rule, str, str]]:
             yield DUPLICATE_RECORD, "several compute node records", short
         if node.providers > 1:
             yield DUPLICATE_RECORD, "several resource providers", short
+        if snap.settled and len(node.tracked_by) > 1:
+            yield DUPLICATE_RECORD, "tracked by several compute services", short
         if snap.settled and node.in_ironic:
             if not node.db_records:
                 yield LOST_RECORD, "no compute node record", short
@@ -112,9 +133,9 @@ def _violations(snap: AccountingSnapshot) -> Iterable[tuple[Rule, str, str]]:
             if unavailable and node.providers and node.reserved == 0:
                 yield UNAVAILABLE_OFFERED, f"{node.provision_state} node not reserved", short
         for consumer in node.consumers:
-            if consumer not in live:
+            if consumer not in known:
                 yield DISAGREEMENT, "allocation without a live instance", short
-        if node.ironic_instance and node.ironic_instance not in live and snap.settled:
+        if node.ironic_instance and node.ironic_instance not in known and snap.settled:
             yield DISAGREEMENT, "Ironic node reserved by no live instance", short
     nodes = {n.uuid: n for n in snap.nodes}
     for inst in live.values():

@@ -18,9 +18,9 @@ update_available_resource (raised in nova/virt/ironic/driver.py:_get_node)``.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from auditor.checks.secrets_scan import Scanner, redact_spans
+from auditor.checks.secrets_scan import FollowingScanner, redact_spans
 from auditor.discipline import ENTRY_POINT_EXPECTED
 from auditor.events import EntryEvent, Event, ExitEvent, Site
 from auditor.findings import Finding, Rule, Severity
@@ -39,10 +39,11 @@ RULES = (UNEXPECTED, SECRET, INCONSISTENT)
 class ExceptionsCheck:
     """Judges ExitEvents against the expected-exception table and entry state."""
 
-    def __init__(self, secrets: Mapping[str, str] | None = None,
+    def __init__(self, secrets: Mapping[str, str] | Any = (),
                  expected: Mapping[str, tuple[str, ...]] = ENTRY_POINT_EXPECTED):
-        self.secrets = dict(secrets or {})
-        self.scanner = Scanner(self.secrets)
+        """``secrets``: value -> source, or a ``CanaryRegistry`` followed as it grows."""
+        self._scanner = FollowingScanner(dict(secrets) if isinstance(secrets, (dict, tuple))
+                                         else secrets)
         self.expected = expected
         self._entries: dict[int, list[EntryEvent]] = defaultdict(list)
         self._seen: dict[str, Finding] = {}
@@ -63,7 +64,7 @@ class ExceptionsCheck:
     def _judge(self, ev: ExitEvent, entry: EntryEvent | None) -> Iterable[Finding]:
         site = ev.exc_site or Site("nova/compute/resource_tracker.py", 0, ev.name)
         text = ev.exc_message or ""
-        hits = self.scanner.scan(text)
+        hits = self._scanner.current.scan(text)
         # every encoded form of a secret masked, not only the raw value
         masked = redact_spans(text, [(h.start, h.end, f"[SECRET:{h.source}]") for h in hits],
                               width=240)

@@ -9,10 +9,10 @@ import json
 import re
 import urllib.parse
 import zlib
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 __all__ = [
-    "Hit", "PatternHit", "Scanner", "SANITIZE_KEYS", "variants", "redact_spans",
+    "Hit", "PatternHit", "Scanner", "FollowingScanner", "SANITIZE_KEYS", "variants", "redact_spans",
     "MIN_LENGTH",
 ]
 
@@ -309,3 +309,25 @@ def redact_spans(text: str, spans: Iterable[tuple[int, int, str]],
     lo = max(0, min(centre - width // 2, len(result) - width))
     hi = lo + width
     return ("…" if lo else "") + result[lo:hi] + ("…" if hi < len(result) else "")
+
+
+class FollowingScanner:
+    """The ``Scanner`` for a registry as it is now: rebuilt when the registry grows.
+
+    ``registry`` is a value -> source mapping (fixed) or anything with
+    ``version`` and ``secrets()`` (a ``CanaryRegistry``), followed as canaries
+    are planted during a run.
+    """
+
+    def __init__(self, registry: Mapping[str, str] | Any) -> None:
+        self._registry = registry
+        self._follows = hasattr(registry, "version") and hasattr(registry, "secrets")
+        self._version: int | None = None
+        self._scanner = Scanner({} if self._follows else registry)
+
+    @property
+    def current(self) -> Scanner:
+        if self._follows and self._registry.version != self._version:
+            self._version = self._registry.version
+            self._scanner = Scanner(self._registry.secrets())
+        return self._scanner

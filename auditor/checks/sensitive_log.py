@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Mapping
 
-from auditor.checks.secrets_scan import Hit, PatternHit, Scanner, redact_spans
+from auditor.checks.secrets_scan import FollowingScanner, Hit, PatternHit, Scanner, redact_spans
 from auditor.events import LogEvent, Site
 from auditor.findings import Finding, Rule, Severity, redact
 
@@ -108,34 +108,21 @@ class SensitiveLogCheck:
 
     def __init__(self, registry: Mapping[str, str] | Any, *, patterns: bool = True,
                  run: str = "") -> None:
-        self._registry = registry
+        self._following = FollowingScanner(registry)
         self._patterns = patterns
         self.run = run
-        self._tracks = hasattr(registry, "version") and hasattr(registry, "secrets")
-        self._version: int | None = None
-        self._scanner = Scanner({})
-        self._refresh()
         self._seen: dict[tuple[str, str, str, str], _Seen] = {}
-
-    def _refresh(self) -> None:
-        reg = self._registry
-        self._version = reg.version if self._tracks else -1
-        self._scanner = Scanner(reg.secrets() if self._tracks else reg)
 
     @property
     def scanner(self) -> Scanner:
         """The scanner for the registry as it is now."""
-        if self._tracks and self._registry.version != self._version:
-            self._refresh()
-        return self._scanner
+        return self._following.current
 
     def observe(self, event: object) -> Iterable[Finding]:
         """Record the secrets in a ``LogEvent``; findings come out of ``finish()``."""
         if not isinstance(event, LogEvent):
             return ()
-        if self._tracks and self._registry.version != self._version:
-            self._refresh()
-        scanner = self._scanner
+        scanner = self.scanner
         message = event.message
         fields: list[tuple[str, str]] = [("message", message)]
         # an argument shown verbatim in the message can hold nothing the message lacks
@@ -200,7 +187,7 @@ class SensitiveLogCheck:
                shapes: list[PatternHit] | None = None,
                focus: tuple[int, int] | None = None) -> str:
         """``text`` with every secret and secret shape replaced by a label."""
-        scanner = self._scanner
+        scanner = self.scanner
         if hits is None:
             hits = scanner.scan(text)
             shapes = scanner.patterns(text) if self._patterns else []

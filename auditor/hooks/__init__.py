@@ -1,0 +1,96 @@
+"""Install and uninstall the recording hooks: they emit events to a sink and never judge.
+
+Surfaces (one module each): ``logging_hook`` (log records at DEBUG), ``locks``
+(oslo.concurrency locks), ``external_calls`` (placement and Ironic),
+``tracker`` (ResourceTracker entry points and shared state, with
+``containers``). Hook points in modules not yet imported are applied when
+they are imported (wrapt post-import hooks), so installing before or after
+importing nova gives the same coverage.
+
+State is audited on trackers constructed while hooks are installed, on live
+trackers an earlier installation saw (adopted again at ``install``), and on
+trackers handed to ``Installation.adopt``; a tracker built before any
+installation is not found otherwise (no heap scan).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from auditor.discipline import DEFAULT, Discipline
+from auditor.events import Sink
+from auditor.hooks import external_calls, locks, logging_hook, tracker
+from auditor.hooks.context import ErrorHandler, Recorder
+from auditor.hooks.ledger import Ledger
+from auditor.hooks.logging_hook import DEFAULT_LOGGERS
+
+__all__ = ["install", "Installation", "DEFAULT_LOGGERS", "SURFACES"]
+
+#: Every hook module, in install order; each declares its ``TARGETS`` table.
+SURFACES = (logging_hook, locks, external_calls, tracker)
+
+_guard = threading.Lock()
+_active: "Installation | None" = None
+
+
+class Installation:
+    """The hooks of one ``install`` call; ``uninstall`` undoes all of it."""
+
+    def __init__(self, rec: Recorder, ledger: Ledger, tracking: tracker.Tracking):
+        self._rec = rec
+        self._ledger = ledger
+        self._tracking = tracking
+
+    @property
+    def missing(self) -> list[str]:
+        """Hook points that could not be resolved (e.g. another nova version)."""
+        return self._ledger.missing
+
+    @property
+    def active(self) -> bool:
+        return self._rec.active
+
+    def adopt(self, rt: Any) -> None:
+        """State-audit a ResourceTracker constructed before ``install``."""
+        if self._rec.active:
+            self._tracking.adopt(rt)
+
+    def uninstall(self) -> None:
+        """Restore every original by identity and unwrap live trackers; idempotent."""
+        global _active
+        with _guard:
+            if not self._rec.active:
+                return
+            self._rec.active = False
+            try:
+                self._ledger.close()
+                self._tracking.release()
+            except Exception as exc:
+                self._rec.error(exc, "uninstall")
+            finally:
+                if _active is self:
+                    _active = None
+
+
+def install(sink: Sink, *, discipline: Discipline = DEFAULT,
+            capture_loggers: tuple[str, ...] = DEFAULT_LOGGERS,
+            on_error: ErrorHandler | None = None) -> Installation:
+    """Wrap every hook point and send events to ``sink`` (synchronously, on the emitting thread).
+
+    ``on_error(exc, where)`` receives the auditor's own errors (and the sink's);
+    they never reach the audited code. Raises RuntimeError if hooks are already installed.
+    """
+    global _active
+    with _guard:
+        if _active is not None:
+            raise RuntimeError("auditor hooks are already installed; uninstall them first")
+        rec = Recorder(sink, on_error)
+        tracking = rec.extras["tracker"] = tracker.Tracking(rec, discipline)
+        logging_hook.configure(capture_loggers)
+        ledger = Ledger(rec)
+        _active = installation = Installation(rec, ledger, tracking)
+    for surface in SURFACES:
+        ledger.apply(surface.TARGETS)
+    tracking.adopt_seen()
+    return installation

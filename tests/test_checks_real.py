@@ -1,0 +1,333 @@
+"""Each check on the real tracker: fires on a planted defect, quiet on unmodified nova 34."""
+
+from __future__ import annotations
+
+import inspect
+import random
+import threading
+import time
+import uuid
+
+import pytest
+
+from auditor.canaries import from_config
+from auditor.cli import render
+from auditor.session import AuditConfig, AuditSession
+
+
+class Audit:
+    """An audit session over a fresh one-host cluster, driven through nova's real code."""
+
+    def __init__(self, env, config: AuditConfig):
+        self.env = env
+        self.session = AuditSession(config)
+        self.cluster = None
+
+    def start(self, nodes: int = 2, capabilities: str | None = "boot_mode:uefi") -> "Audit":
+        from scenarios.environment import Cluster
+        from scenarios.operations import Operations
+
+        self.session.start()
+        self.session.canaries.update(from_config(self.env.conf))
+        self.session.begin_run("test")
+        self.cluster = Cluster(self.env, [f"checks-{uuid.uuid4().hex[:8]}"])
+        plant = self.session.canaries.plant
+        self.nodes = [self.cluster.ironic.enroll(
+            resource_class="baremetal-gold", capabilities=capabilities,
+            driver_info={"ipmi_password": plant("ironic.driver_info.ipmi_password")})
+            for _ in range(nodes)]
+        self.ops = Operations(self.cluster, random.Random(next(iter(self.cluster.computes))),
+                              auth_token=plant("context.auth_token"))
+        self.flavor = self.ops.flavor("baremetal-gold")
+        self.compute.periodic(startup=True)
+        return self
+
+    @property
+    def compute(self):
+        return next(iter(self.cluster.computes.values()))
+
+    def boot(self):
+        boot = self.ops.boot(self.flavor)
+        assert boot.outcome == "active", boot.error
+        return boot
+
+    def findings(self, category: str | None = None) -> list:
+        found = self.session.end_run("passed", 0.0)
+        self.session.begin_run("test-continued")
+        return [f for f in found if category is None or f.category == category]
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+        self.session.stop()
+
+
+@pytest.fixture
+def audit(env, monkeypatch):
+    """Factory: patch the tracker first (monkeypatch), then ``audit().start()``.
+
+    Depends on monkeypatch so that hooks are uninstalled before patches are undone.
+    """
+    made = []
+
+    def make(**config) -> Audit:
+        made.append(Audit(env, AuditConfig(**config)))
+        return made[-1]
+
+    yield make
+    for a in made:
+        a.close()
+
+
+def unlocked(method):
+    """The tracker method without its ``@utils.synchronized`` wrapper."""
+    return inspect.unwrap(method)
+
+
+def rules(findings) -> set[str]:
+    return {f.rule.id for f in findings}
+
+
+class TestUnheldLock:
+    def test_fires_when_update_usage_loses_its_lock(self, audit, monkeypatch):
+        """update_usage without the semaphore writes tracked state unlocked (declared rule)."""
+        from nova.compute.resource_tracker import ResourceTracker
+
+        monkeypatch.setattr(ResourceTracker, "update_usage",
+                            unlocked(ResourceTracker.update_usage))
+        a = audit().start()
+        a.ops.delete(a.boot())
+        found = [f for f in a.findings("unheld-lock") if f.rule.id == "unheld-lock/declared"]
+        assert found, "no unheld-lock finding for the unlocked update_usage"
+        sites = {(f.site.path, f.site.function) for f in found}
+        assert ("nova/compute/resource_tracker.py", "_update_usage_from_instance") in sites
+        assert any(f.key.startswith("tracked_instances:") for f in found)
+
+    def test_lockset_fires_on_undeclared_state_shared_without_lock(self, audit, monkeypatch):
+        """An undeclared attribute written by two threads with no common lock (Eraser)."""
+        from nova.compute.resource_tracker import ResourceTracker
+
+        original = ResourceTracker.build_succeeded
+
+        def build_succeeded(self, nodename):
+            self.last_built = nodename  # planted: shared, unguarded
+            return original(self, nodename)
+
+        monkeypatch.setattr(ResourceTracker, "build_succeeded", build_succeeded)
+        a = audit().start(nodes=4)
+        threads = [threading.Thread(target=a.boot) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        found = [f for f in a.findings() if f.rule.id == "unheld-lock/lockset"]
+        assert [f.key for f in found] == ["last_built"]
+
+    def test_quiet_on_unmodified_tracker(self, audit):
+        """Concurrent claims, builds, deletes and periodics on nova 34: no unheld-lock finding."""
+        a = audit().start(nodes=4)
+        boots = []
+        threads = [threading.Thread(target=lambda: boots.append(a.boot())) for _ in range(3)]
+        for t in threads:
+            t.start()
+        a.compute.periodic()
+        for t in threads:
+            t.join()
+        a.ops.delete(boots[0])
+        a.compute.periodic()
+        assert a.findings("unheld-lock") == []
+
+
+class TestLockRules:
+    def test_order_cycle_when_node_lock_is_taken_before_the_semaphore(self, audit):
+        """ironic-node lock then semaphore, against nova's semaphore then ironic-node: a cycle."""
+        from nova import utils
+
+        a = audit().start()
+        boot = a.boot()
+        node = boot.node
+        del a.compute.driver.node_cache[node]  # nova takes ironic-node-<uuid> under the semaphore
+        a.compute.periodic()
+
+        @utils.synchronized(f"ironic-node-{node}")
+        def planted():
+            a.compute.rt.update_usage(a.ops.ctx, boot.instance, node)
+
+        planted()
+        found = [f for f in a.findings() if f.rule.id == "lock-order/cycle"]
+        assert len(found) == 1
+        assert set(found[0].evidence["cycle"].split(" -> ")) == {"compute_resources",
+                                                                 "ironic-node-*"}
+
+    def test_lock_held_at_exit_of_an_entry_point(self, audit, monkeypatch):
+        """An entry point that returns with a lock still taken is reported."""
+        from nova.compute.resource_tracker import ResourceTracker
+        from oslo_concurrency import lockutils
+
+        original = ResourceTracker.update_usage
+        leaked = []
+
+        def update_usage(self, *args, **kwargs):
+            result = original(self, *args, **kwargs)
+            cm = lockutils.lock("planted-leak")
+            cm.__enter__()  # planted: never released
+            leaked.append(cm)
+            return result
+
+        monkeypatch.setattr(ResourceTracker, "update_usage", update_usage)
+        a = audit().start()
+        boot = a.boot()
+        a.compute.rt.update_usage(a.ops.ctx, boot.instance, boot.node)
+        found = rules(a.findings("lock-held"))
+        for cm in leaked:
+            cm.__exit__(None, None, None)
+        assert found == {"lock-held/at-exit", "lock-held/at-end"}
+
+    def test_ironic_io_under_the_semaphore_is_reported_with_site(self, audit):
+        """A node cache miss makes update_usage call Ironic's get_node under the semaphore."""
+        a = audit().start()
+        boot = a.boot()
+        del a.compute.driver.node_cache[boot.node]
+        a.compute.rt.update_usage(a.ops.ctx, boot.instance, boot.node)
+        found = [f for f in a.findings("lock-io") if f.key == "ironic:get_node"]
+        assert len(found) == 1
+        assert (found[0].site.path, found[0].site.function) == ("nova/virt/ironic/driver.py",
+                                                                 "_get_node")
+        assert float(found[0].evidence["total_s"]) >= 0
+
+    def test_no_ironic_io_under_the_semaphore_with_a_warm_cache(self, audit):
+        """Claims and builds with the driver's node cache warm make no Ironic call under it."""
+        a = audit().start()
+        a.boot()
+        assert not [f for f in a.findings("lock-io") if f.key.startswith("ironic:")]
+
+    def test_starvation_when_the_semaphore_is_held_long(self, audit, monkeypatch):
+        """A claim waiting behind a slow holder of the semaphore is reported."""
+        from nova.compute.resource_tracker import ResourceTracker
+
+        original = ResourceTracker._update
+
+        def slow_update(self, *args, **kwargs):
+            time.sleep(0.4)  # planted: slow work under the semaphore
+            return original(self, *args, **kwargs)
+
+        a = audit(wait_threshold_s=0.2).start(nodes=3)
+        monkeypatch.setattr(ResourceTracker, "_update", slow_update)
+        threads = [threading.Thread(target=a.boot) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        found = a.findings("lock-wait")
+        assert [f.rule.id for f in found] == ["lock-wait/starvation"]
+        assert float(found[0].evidence["max_s"]) > 0.2
+
+    def test_no_starvation_at_the_default_threshold(self, audit):
+        """A few sequential builds never wait a second for the semaphore."""
+        a = audit().start()
+        a.boot()
+        assert a.findings("lock-wait") == []
+
+
+class TestLeakedException:
+    def test_sdk_error_escaping_update_available_resource(self, audit):
+        """An Ironic 500 escapes the tracker as openstacksdk's HttpException: unexpected."""
+        from openstack import exceptions as sdk_exc
+
+        from scenarios.ironic_sim import Fault
+
+        a = audit().start()
+        del a.compute.driver.node_cache[a.nodes[0]]
+        a.cluster.ironic.inject(Fault("server-error", methods=("get_node",), times=5))
+        with pytest.raises(sdk_exc.HttpException):
+            with a.env.as_host(a.compute.host):
+                a.compute.rt.update_available_resource(a.env.admin_context(), a.nodes[0])
+        found = [f for f in a.findings("leaked-exception")
+                 if f.rule.id == "leaked-exception/unexpected"]
+        assert len(found) == 1
+        assert found[0].evidence["exception"] == "openstack.exceptions.HttpException"
+        assert (found[0].site.path, found[0].site.function) == ("nova/virt/ironic/driver.py",
+                                                                 "_get_node")
+
+    def test_secret_in_an_escaping_exception_message(self, audit, monkeypatch):
+        """A driver error that quotes a BMC password is reported, masked."""
+        from nova import exception
+        from nova.virt.ironic import driver
+
+        a = audit().start()
+        password = a.session.canaries.plant("ironic.driver_info.ipmi_password")
+
+        def get_node(self, node_id):  # planted: the error carries the credential
+            raise exception.NovaException(f"BMC login failed for {node_id} with {password}")
+
+        monkeypatch.setattr(driver.IronicDriver, "_get_node", get_node)
+        del a.compute.driver.node_cache[a.nodes[0]]
+        with pytest.raises(exception.NovaException):
+            with a.env.as_host(a.compute.host):
+                a.compute.rt.update_available_resource(a.env.admin_context(), a.nodes[0])
+        found = [f for f in a.findings() if f.rule.id == "leaked-exception/secret"]
+        assert len(found) == 1
+        assert found[0].evidence["source"] == "ironic.driver_info.ipmi_password"
+        assert password not in repr(found[0])
+
+    def test_failed_claim_that_changed_state_under_the_lock(self, audit, monkeypatch):
+        """instance_claim raising after it tracked the instance leaves inconsistent state."""
+        from nova import exception
+        from nova.compute.resource_tracker import ResourceTracker
+
+        a = audit().start()
+
+        def failing_update(self, context, compute_node, startup=False):
+            raise exception.ComputeResourcesUnavailable(reason="planted")
+
+        monkeypatch.setattr(ResourceTracker, "_update", failing_update)
+        boot = a.ops.boot(a.flavor)
+        assert boot.outcome == "aborted"
+        found = [f for f in a.findings() if f.rule.id == "leaked-exception/inconsistent-state"]
+        assert len(found) == 1 and "tracked_instances" in found[0].evidence["changed"]
+
+    def test_quiet_on_unmodified_flows(self, audit):
+        """Builds, a failed deploy, deletes and periodics: no leaked-exception finding."""
+        a = audit().start(nodes=3)
+        a.ops.delete(a.boot())
+        failed = a.ops.boot(a.flavor, fail_deploy=True)
+        assert failed.outcome == "failed"
+        a.compute.periodic()
+        assert a.findings("leaked-exception") == []
+
+
+class TestSensitiveLog:
+    def test_secret_in_node_capabilities_reaches_a_warning(self, audit):
+        """nova's driver logs a malformed capability verbatim: the secret in it leaks."""
+        a = audit()
+        secret = a.session.canaries.plant("ironic.properties.capabilities")
+        a.start(capabilities=f"boot_mode:uefi,bmc_password={secret}")
+        found = a.findings("sensitive-log")
+        assert [f.rule.id for f in found] == ["sensitive-log/canary"]
+        (f,) = found
+        assert (f.site.path, f.site.function) == ("nova/virt/ironic/driver.py", "_node_resource")
+        assert f.evidence["source"] == "ironic.properties.capabilities"
+        assert "WARNING" in f.evidence["levels"]
+        assert secret not in repr(f)
+
+    def test_quiet_with_canaries_in_every_input(self, audit):
+        """driver_info passwords, auth token and config secrets do not reach nova's logs."""
+        a = audit().start(nodes=3)
+        a.ops.delete(a.boot())
+        a.ops.boot(a.flavor, fail_deploy=True)
+        a.compute.periodic()
+        assert a.findings("sensitive-log") == []
+
+    def test_no_artefact_contains_a_canary(self, audit):
+        """The report in every format carries masked evidence, never a planted value."""
+        a = audit()
+        a.session.canaries.plant("ironic.properties.capabilities")
+        secret = a.session.canaries.plant("ironic.properties.capabilities")
+        a.start(capabilities=f"x:y,token={secret}")
+        a.findings()
+        report = a.session.report({"nova": "34.0.0", "concurrency": "threading"})
+        artefacts = [render(report, fmt) for fmt in ("json", "sarif", "text")]
+        assert report["findings"]
+        for value in a.session.canaries.secrets():
+            for text in artefacts:
+                assert value not in text
