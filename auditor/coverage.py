@@ -14,9 +14,20 @@ from typing import Iterable
 
 from auditor.events import CallEvent, EntryEvent, Event, LogEvent
 
-__all__ = ["Universe", "universe", "CoverageCounter", "TRACKER_PATH"]
+__all__ = ["Universe", "universe", "CoverageCounter", "TRACKER_PATH", "IRONIC_PATH",
+           "IRONIC_TRACKER_FACING"]
 
 TRACKER_PATH = "nova/compute/resource_tracker.py"
+IRONIC_PATH = "nova/virt/ironic/driver.py"
+#: IronicDriver methods the tracker and the manager's resource/build/delete flows call.
+IRONIC_TRACKER_FACING = frozenset({
+    "get_available_nodes", "get_available_resource", "update_provider_tree", "_node_resource",
+    "_parse_node_properties", "_refresh_cache", "_refresh_hash_ring", "_get_node_list",
+    "_node_from_cache", "node_is_available", "is_node_deleted", "prepare_for_spawn",
+    "_set_instance_id", "spawn", "destroy", "_unprovision", "failed_spawn_cleanup",
+    "_cleanup_deploy", "_wait_for_active", "rebuild", "_add_instance_info_to_node",
+    "_remove_instance_info_from_node", "get_nodenames_by_uuid",
+})
 _LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
 
 
@@ -30,6 +41,9 @@ class Universe:
     #: every source line of a (multi-line) LOG call -> its call site id
     log_lines: dict[int, str] = dataclasses.field(default_factory=dict, hash=False)
     missing: tuple[str, ...] = ()
+    #: LOG call sites in the Ironic driver's tracker-facing methods
+    ironic_log_call_sites: frozenset[str] = frozenset()
+    ironic_log_lines: dict[int, str] = dataclasses.field(default_factory=dict, hash=False)
 
 
 def _source(module: str) -> str | None:
@@ -40,11 +54,54 @@ def _source(module: str) -> str | None:
         return f.read()
 
 
+@functools.lru_cache(maxsize=32)
+def _definitions(path: str) -> dict[str, int]:
+    module = path[:-3].replace("/", ".") if path.endswith(".py") else path
+    try:
+        source = _source(module)
+    except (ImportError, ValueError, OSError):
+        source = None
+    if source is None:
+        return {}
+    return {node.name: node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def definition_line(path: str, function: str) -> int:
+    """Line of ``def function`` in the installed module at ``path`` (0 if unknown)."""
+    return _definitions(path).get(function, 0)
+
+
 def _is_semaphore_lock(decorator: ast.expr) -> bool:
     return (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
             and decorator.func.attr == "synchronized" and bool(decorator.args)
             and isinstance(decorator.args[0], ast.Name)
             and decorator.args[0].id == "COMPUTE_RESOURCE_SEMAPHORE")
+
+
+def _is_log_call(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _LOG_METHODS and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "LOG")
+
+
+def _ironic_sites() -> tuple[frozenset[str], dict[int, str]]:
+    """LOG calls inside IronicDriver's tracker-facing methods (nested functions included)."""
+    source = _source("nova.virt.ironic.driver")
+    if source is None:
+        return frozenset(), {}
+    sites, lines = set(), {}
+    for cls in ast.walk(ast.parse(source)):
+        if not (isinstance(cls, ast.ClassDef) and cls.name == "IronicDriver"):
+            continue
+        for method in cls.body:
+            if isinstance(method, ast.FunctionDef) and method.name in IRONIC_TRACKER_FACING:
+                for node in ast.walk(method):
+                    if _is_log_call(node):
+                        site = f"{IRONIC_PATH}:{node.lineno}"
+                        sites.add(site)
+                        lines.update(dict.fromkeys(range(node.lineno, node.end_lineno + 1), site))
+    return frozenset(sites), lines
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,7 +125,9 @@ def universe() -> Universe:
                 lines.update(dict.fromkeys(range(node.lineno, node.end_lineno + 1), site))
             elif (isinstance(target, ast.Attribute) and target.attr == "reportclient"):
                 client.add(node.func.attr)
-    return Universe(frozenset(logs), frozenset(locked), frozenset(client), lines)
+    ironic, ironic_lines = _ironic_sites()
+    return Universe(frozenset(logs), frozenset(locked), frozenset(client), lines,
+                    ironic_log_call_sites=ironic, ironic_log_lines=ironic_lines)
 
 
 class CoverageCounter:
@@ -78,12 +137,17 @@ class CoverageCounter:
         self.universe = uni
         self.hit: dict[str, set[str]] = {"log_call_sites": set(),
                                          "synchronized_entry_points": set(),
-                                         "report_client_calls": set()}
+                                         "report_client_calls": set(),
+                                         "ironic_log_call_sites": set()}
 
     def observe(self, event: Event) -> None:
         if isinstance(event, LogEvent):
             if event.site.path == TRACKER_PATH:
                 self._mark_log(event.site.line)
+            elif event.site.path == IRONIC_PATH:
+                site = self.universe.ironic_log_lines.get(event.site.line)
+                if site is not None:
+                    self.hit["ironic_log_call_sites"].add(site)
         elif isinstance(event, EntryEvent):
             if event.name in self.universe.synchronized_entry_points:
                 self.hit["synchronized_entry_points"].add(event.name)

@@ -17,7 +17,7 @@ from auditor.checks.input_validation import InputValidationCheck
 from auditor.checks.locking import LockingCheck
 from auditor.checks.secrets_scan import Scanner
 from auditor.checks.sensitive_log import SensitiveLogCheck
-from auditor.coverage import CoverageCounter, universe
+from auditor.coverage import CoverageCounter, definition_line, universe
 from auditor.discipline import DEFAULT, ENTRY_POINT_EXPECTED, Discipline
 from auditor.events import Event, Site
 from auditor.findings import Finding, Rule, Severity
@@ -182,6 +182,13 @@ class AuditSession:
                             coverage=self.coverage.report(self.missing_hook_points),
                             target=dict(target), events=dict(self.event_counts),
                             tool_version=__version__)
+
+
+def _located(site: Site) -> Site:
+    """Checks that judge a whole function give line 0; point at its ``def`` instead."""
+    if site.line:
+        return site
+    return dataclasses.replace(site, line=definition_line(site.path, site.function))
 
 
 def _relative(path: str) -> str:
