@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import functools
 import importlib.util
+import os
 from typing import Iterable
 
 from auditor.events import CallEvent, EntryEvent, Event, LogEvent
@@ -47,10 +48,26 @@ class Universe:
 
 
 def _source(module: str) -> str | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.origin:
+    """The source of ``module``, located without importing it or its parent packages
+    (``find_spec`` of a submodule imports the parents, and importing ``nova.virt.ironic``
+    initialises oslo.service's concurrency backend before nova has chosen its mode).
+    """
+    top, _, rest = module.partition(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None:
         return None
-    with open(spec.origin, encoding="utf-8") as f:
+    if not rest:
+        origin = spec.origin
+    else:
+        parts = rest.split(".")
+        candidates = [os.path.join(base, *parts) + ".py"
+                      for base in spec.submodule_search_locations or ()]
+        candidates += [os.path.join(base, *parts, "__init__.py")
+                       for base in spec.submodule_search_locations or ()]
+        origin = next((c for c in candidates if os.path.isfile(c)), None)
+    if not origin or not os.path.isfile(origin):
+        return None
+    with open(origin, encoding="utf-8") as f:
         return f.read()
 
 

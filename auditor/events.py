@@ -151,3 +151,38 @@ Event = Union[LogEvent, LockEvent, CallEvent, EntryEvent, ExitEvent, StateAccess
 
 #: Where hooks send events.
 Sink = Callable[[Event], None]
+
+
+# -- appended for scenarios that plant bad input and check usage numbers ------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BadInput(_Base):
+    """A scenario planted malformed input (an Ironic node's field, or a claim's argument)."""
+
+    node: str            # Ironic node uuid the bad data belongs to (or the claim's node)
+    field: str           # "properties.memory_mb", "resource_class", "instance.host" ...
+    description: str     # what is wrong with it, for humans ("negative", "non-numeric" ...)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeUsage:
+    """A tracker's usage numbers for one node next to what its instances add up to."""
+
+    uuid: str
+    host: str                          # the tracker's host
+    used: tuple[int, int, int, int]    # memory_mb_used, vcpus_used, local_gb_used, running_vms
+    expected: tuple[int, int, int, int]  # the same, summed from the node's instances in the DB
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UsageSnapshot(_Base):
+    """Every tracked node's usage at a scenario checkpoint."""
+
+    label: str
+    nodes: tuple[NodeUsage, ...]
+    settled: bool
+
+
+Event = Union[Event, BadInput, UsageSnapshot]  # type: ignore[misc]
+__all__ += ["BadInput", "NodeUsage", "UsageSnapshot"]

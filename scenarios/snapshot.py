@@ -8,10 +8,10 @@ import time
 
 from nova import objects
 
-from auditor.events import AccountingSnapshot, InstanceView, NodeView
+from auditor.events import AccountingSnapshot, InstanceView, NodeUsage, NodeView, UsageSnapshot
 from scenarios.environment import Cluster
 
-__all__ = ["take_snapshot"]
+__all__ = ["take_snapshot", "take_usage_snapshot"]
 
 _seq = itertools.count(1_000_000_000)
 
@@ -54,7 +54,9 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
             maintenance=bool(rec and rec["maintenance"]),
             db_records=tuple(sorted(db_nodes.get(uuid, ()))), providers=providers,
             reserved=reserved, consumers=consumers,
-            tracked_by=tuple(h for h, c in cluster.computes.items() if uuid in c.rt.compute_nodes)))
+            # a service that is down runs nothing: its in-memory view does not count
+            tracked_by=tuple(h for h, c in cluster.computes.items()
+                             if uuid in c.rt.compute_nodes and not c.service.forced_down)))
     instances = []
     for host in hosts:
         for inst in objects.InstanceList.get_by_host(ctx, host):
@@ -66,3 +68,47 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
         seq=next(_seq), t=time.monotonic(), owner=threading.get_ident(),
         thread=threading.current_thread().name, label=label, nodes=tuple(nodes),
         instances=tuple(sorted(instances, key=lambda i: i.uuid)), settled=settled)
+
+
+def _int(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+def take_usage_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> UsageSnapshot:
+    """Each tracker's per-node usage, and what the node's live instances in the DB add up to.
+
+    Mirrors ``_update_usage_from_instances``: reserved host resources plus each
+    instance's flavor, for instances whose state does not allow resource removal.
+    """
+    from nova.compute import vm_states
+
+    conf = cluster.env.conf
+    ctx = cluster.env.admin_context()
+    rows = []
+    for host, compute in cluster.computes.items():
+        expected: dict[str, list[int]] = {}
+        for inst in objects.InstanceList.get_by_host(ctx, host, expected_attrs=["flavor"]):
+            if vm_states.allow_resource_removal(vm_state=inst.vm_state,
+                                                task_state=inst.task_state):
+                continue
+            fl = inst.flavor
+            acc = expected.setdefault(inst.node, [0, 0, 0, 0])
+            acc[0] += fl.memory_mb
+            acc[1] += fl.vcpus
+            acc[2] += fl.root_gb + fl.ephemeral_gb + fl.swap // 1024
+            acc[3] += 1
+        for nodename, cn in list(compute.rt.compute_nodes.items()):
+            inst_sum = expected.get(nodename, [0, 0, 0, 0])
+            rows.append(NodeUsage(
+                uuid=nodename, host=host,
+                used=(_int(cn.memory_mb_used), _int(cn.vcpus_used), _int(cn.local_gb_used),
+                      _int(cn.running_vms)),
+                expected=(conf.reserved_host_memory_mb + inst_sum[0],
+                          conf.reserved_host_cpus + inst_sum[1],
+                          conf.reserved_host_disk_mb // 1024 + inst_sum[2], inst_sum[3])))
+    return UsageSnapshot(
+        seq=next(_seq), t=time.monotonic(), owner=threading.get_ident(),
+        thread=threading.current_thread().name, label=label, nodes=tuple(rows), settled=settled)

@@ -2,8 +2,9 @@
 
 Rules:
 
-- ``leaked-exception/unexpected`` (high): an exception escaped an entry point
-  that does not list its type as expected (``auditor.discipline.ENTRY_POINT_EXPECTED``,
+- ``leaked-exception/unexpected`` (high): an exception escaped the tracker
+  through an entry point (the outermost, when entry points nest) that does not
+  list its type as expected (``auditor.discipline.ENTRY_POINT_EXPECTED``,
   overridable). Located at the innermost nova frame that raised it.
 - ``leaked-exception/secret`` (high): a secret (planted canary or known
   value) in the message of an exception escaping an entry point.
@@ -56,19 +57,23 @@ class ExceptionsCheck:
             stack = self._entries.get(event.owner)
             entry = stack.pop() if stack else None
             if event.exc_type is not None:
-                for finding in self._judge(event, entry):
+                # Nested entry points (update_available_resource ->
+                # _update_available_resource): the outermost one says whether
+                # the exception escaped the tracker.
+                for finding in self._judge(event, entry, nested=bool(stack)):
                     self._counts[finding.fingerprint] += 1
                     self._seen.setdefault(finding.fingerprint, finding)
         return ()
 
-    def _judge(self, ev: ExitEvent, entry: EntryEvent | None) -> Iterable[Finding]:
+    def _judge(self, ev: ExitEvent, entry: EntryEvent | None,
+               nested: bool) -> Iterable[Finding]:
         site = ev.exc_site or Site("nova/compute/resource_tracker.py", 0, ev.name)
         text = ev.exc_message or ""
         hits = self._scanner.current.scan(text)
         # every encoded form of a secret masked, not only the raw value
         masked = redact_spans(text, [(h.start, h.end, f"[SECRET:{h.source}]") for h in hits],
                               width=240)
-        if ev.exc_type not in self.expected.get(ev.name, ()):
+        if not nested and ev.exc_type not in self.expected.get(ev.name, ()):
             yield Finding(
                 UNEXPECTED, f"{ev.exc_type} escaped {ev.name} (raised in {site.path}:"
                 f"{site.function})", site,

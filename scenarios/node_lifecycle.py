@@ -1,0 +1,115 @@
+"""Node lifecycle: cleaning after delete, maintenance, node deleted and re-enrolled, restarts, upgrades."""
+
+from __future__ import annotations
+
+from scenarios.api import Run, scenario
+from scenarios.nodes import enroll_fleet
+
+__all__ = ["node_lifecycle"]
+
+
+def _monitors(run: Run, names: list[str]) -> None:
+    """Configure ``[DEFAULT] compute_monitors`` and reload the trackers' monitors."""
+    from nova.compute import monitors
+
+    run.cluster.env.conf.set_override("compute_monitors", names)
+    try:
+        for compute in run.computes:
+            compute.rt.monitors = monitors.MonitorHandler(compute.rt).monitors
+    finally:
+        run.cluster.env.conf.clear_override("compute_monitors")
+
+
+def _legacy_records(run: Run, instances) -> None:
+    """Data an upgrade leaves: instances without (or with a wrong) compute_id."""
+    if instances:
+        instances[0].compute_id = None
+        instances[0].save()
+    if len(instances) > 1:
+        instances[1].compute_id = instances[1].compute_id + 100000
+        instances[1].save()
+
+
+@scenario("node-lifecycle",
+          "cleaning after delete, maintenance on/off, node deleted in Ironic and re-enrolled, "
+          "service restart and re-registration, upgrade leftovers",
+          hosts=1, nodes=6, workers=2)
+def node_lifecycle(run: Run) -> None:
+    from nova import objects
+
+    from scenarios.operations import Boot
+
+    ironic = run.cluster.ironic
+    nodes = enroll_fleet(run, run.nodes)
+    flavor = run.ops.flavor("baremetal-gold")
+    compute = run.computes[0]
+    run.periodic(startup=True)
+    boots = [run.ops.boot(flavor) for _ in range(3)]
+    active = [b for b in boots if b.outcome == "active"]
+    run.count("boot-active", len(active))
+
+    # Scheduled but not yet on the host: the periodic sees the allocation first.
+    pending = Boot(run.ops.create_instance(flavor))
+    try:
+        pending_compute, pending.node, _ = run.ops.schedule(pending.instance)
+    except Exception as exc:  # noqa: BLE001 - no capacity left
+        run.count(f"pending-skipped-{type(exc).__name__}")
+    else:
+        pending.host = pending_compute.host
+        run.periodic()
+        run.ops.build(pending_compute, pending)
+        if pending.outcome == "active":
+            active.append(pending)
+
+    # Delete an instance (a periodic runs between DELETED and the allocation
+    # removal); its node goes through automated cleaning and stays there a while.
+    if active:
+        victim = active.pop()
+        run.ops.delete(victim, midway=run.periodic)
+        ironic.hold(victim.node)
+        run.periodic()
+        run.checkpoint("while-cleaning")
+        ironic.release(victim.node)
+        ironic.settle()
+
+    # Maintenance on a free node and on a node with an instance, then off again.
+    free = [n for n in nodes if ironic.node(n)["instance_uuid"] is None]
+    busy = [b.node for b in active]
+    for node in free[:1] + busy[:1]:
+        ironic.set(node, maintenance=True, maintenance_reason="disk replacement")
+    run.periodic()
+    run.checkpoint("in-maintenance")
+    for node in free[:1] + busy[:1]:
+        ironic.set(node, maintenance=False, maintenance_reason=None)
+
+    # A free node is deleted from Ironic: nova's periodic deletes the orphan
+    # compute node and its provider; then it is enrolled again with the same uuid.
+    gone = free[-1]
+    record = ironic.node(gone)
+    ironic.remove(gone)
+    run.periodic()
+    run.checkpoint("node-deleted")
+    ironic.enroll(uuid=gone, resource_class=record["resource_class"],
+                  driver_info=record["driver_info"])
+    run.periodic()
+    run.checkpoint("node-re-enrolled")
+
+    # Upgrade leftovers, then a restart (fresh tracker) and a re-registration.
+    _legacy_records(run, [b.instance for b in active])
+    _monitors(run, ["cpu.virt_driver"])
+    run.periodic()
+    _monitors(run, [])
+    ctx = run.cluster.env.admin_context()
+    cn = objects.ComputeNode.get_by_uuid(ctx, nodes[0])
+    cn.service_id = None
+    cn.save()
+    compute.restart()
+    run.periodic(startup=True)
+    run.periodic()
+    # The operator deletes the service record while the process still runs, then it re-registers.
+    compute.service.destroy()
+    run.tolerant_periodic()
+    compute.restart(new_service=True)
+    run.periodic(startup=True)
+    run.periodic()
+    run.checkpoint("end")
