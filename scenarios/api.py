@@ -134,6 +134,16 @@ class Run:
             compute.periodic(startup=startup)
         self.count("periodic")
 
+    def converge(self) -> None:
+        """Two periodic rounds: what nova needs to settle after the hash ring changed.
+
+        The host that gains a node takes its DB record in one round; the host
+        that lost it drops the node from its cache (``clean_compute_node_cache``)
+        only in its next round.
+        """
+        self.periodic()
+        self.periodic()
+
     def parallel(self, work: Callable[[int, random.Random], None], workers: int | None = None,
                  label: str = "workers") -> None:
         """Run ``work(index, rng)`` in ``workers`` threads (greenthreads in eventlet mode).

@@ -86,8 +86,8 @@ def instance_lifecycle(run: Run) -> None:
         # The source's process still runs while the evacuation is accepted (fencing).
         run.count("evacuate-" + moves.evacuate(run.ops, victim, dest, in_flight=source.periodic))
         run.cluster.ironic.settle()
-        run.periodic()
+        run.converge()
         run.checkpoint("after-evacuate")
         source.set_up(True)
-    run.periodic()
+    run.converge()
     run.checkpoint("end")

@@ -48,7 +48,8 @@ def _orphan_allocation(run: Run, flavor) -> str:
 def rebalance(run: Run) -> None:
     enroll_fleet(run, run.nodes)
     flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)
+    run.periodic(startup=True)  # each host joins the ring in turn: not settled yet
+    run.converge()
     run.checkpoint("start")
     computes = run.computes
 
@@ -73,10 +74,10 @@ def rebalance(run: Run) -> None:
     for step, down in enumerate(computes[:2]):
         down.set_up(False)
         with_claims(f"down-{step}")
-        run.periodic()
+        run.converge()
         run.checkpoint(f"{down.host}-down")
         down.set_up(True)
-        run.periodic()
+        run.converge()
         run.checkpoint(f"{down.host}-up")
 
     # Races the tracker must survive: an allocation for an instance the DB does not
@@ -95,5 +96,5 @@ def rebalance(run: Run) -> None:
     else:
         run.count(f"race-{outcome}")
     run.cluster.ironic.settle()
-    run.periodic()
+    run.converge()
     run.checkpoint("end")
