@@ -6,24 +6,16 @@ import math
 import threading
 
 from scenarios.api import Run, scenario
+from scenarios.nodes import enroll_fleet
 
 __all__ = ["concurrent_claims"]
-
-
-def enroll_nodes(run: Run, resource_class: str = "baremetal-gold") -> list[str]:
-    """Enroll ``run.nodes`` available nodes carrying BMC credentials (canaries when auditing)."""
-    return [run.cluster.ironic.enroll(
-        resource_class=resource_class,
-        driver_info={"ipmi_address": f"10.0.{i // 250}.{i % 250 + 1}", "ipmi_username": "admin",
-                     "ipmi_password": run.secret("ironic.driver_info.ipmi_password")})
-        for i in range(run.nodes)]
 
 
 @scenario("concurrent-claims",
           "8+ workers boot, fail and delete baremetal instances while the periodic runs",
           nodes=24, workers=8)
 def concurrent_claims(run: Run) -> None:
-    enroll_nodes(run)
+    enroll_fleet(run, run.nodes)
     flavor = run.ops.flavor("baremetal-gold")
     run.periodic(startup=True)
 
