@@ -70,3 +70,29 @@ class TestRun:
         assert "Coverage" in proc.stdout
         assert not [f for f in report["findings"]
                     if f["rule"] in ("accounting/double-claim", "accounting/disagreement")]
+
+
+class TestNoSecretInArtefacts:
+    def test_terminal_output_and_reports_carry_no_canary(self, tmp_path):
+        """The secrets planted in nova.conf appear in no terminal output or report format."""
+        import configparser
+
+        workdir = tmp_path / "work"
+        workdir.mkdir()
+        report = tmp_path / "report.json"
+        run = auditor("run", "malformed-nodes", "--mode", "threading", "--workdir", str(workdir),
+                      "--report", str(report), "--fail-on", "never")
+        assert run.returncode == 0, run.stderr[-3000:]
+        conf = configparser.ConfigParser(interpolation=None)
+        conf.read(workdir / "nova.conf")
+        planted = [conf["placement"]["token"].split(":", 1)[1],
+                   conf["key_manager"]["fixed_key"],
+                   conf["DEFAULT"]["transport_url"].split(":")[2].split("@")[0]]
+        assert all(len(p) >= 12 for p in planted)
+        artefacts = [run.stdout, run.stderr, report.read_text()]
+        for fmt in ("sarif", "text"):
+            rendered = auditor("report", str(report), "--format", fmt)
+            assert rendered.returncode == 0
+            artefacts.append(rendered.stdout)
+        for value in planted:
+            assert not any(value in text for text in artefacts)
