@@ -123,6 +123,23 @@ class TestUnheldLock:
         found = [f for f in a.findings() if f.rule.id == "unheld-lock/lockset"]
         assert [f.key for f in found] == ["last_built"]
 
+    def test_remove_node_writes_guarded_state_without_the_lock(self, audit):
+        """nova's own remove_node (no @synchronized) is reported: a real finding."""
+        a = audit().start()
+        a.compute.rt.remove_node(a.nodes[0])
+        found = [f for f in a.findings("unheld-lock") if f.rule.id == "unheld-lock/declared"]
+        assert {f.site.function for f in found} == {"remove_node"}
+        assert {f.key.split(":")[0] for f in found} == {"stats", "compute_nodes",
+                                                        "old_resources"}
+
+    def test_writes_from_outside_the_tracker_methods_are_not_judged(self, audit):
+        """A test poking rt.compute_nodes directly is not the tracker breaking its contract."""
+        a = audit().start()
+        rt = a.compute.rt
+        rt.compute_nodes["poked"] = rt.compute_nodes[a.nodes[0]]
+        del rt.compute_nodes["poked"]
+        assert a.findings("unheld-lock") == []
+
     def test_quiet_on_unmodified_tracker(self, audit):
         """Concurrent claims, builds, deletes and periodics on nova 34: no unheld-lock finding."""
         a = audit().start(nodes=4)
