@@ -19,6 +19,7 @@ import time
 __all__ = ["main", "build_parser", "failing"]
 
 FORMATS = ("json", "sarif", "text")
+REPORT_FORMATS = FORMATS + ("perfetto", "claims")
 FAIL_ON = ("high", "medium", "low", "never")
 _RANK = {"high": 3, "medium": 2, "low": 1}
 
@@ -81,11 +82,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the built-in scenarios")
 
-    rep = sub.add_parser("report", help="render or merge JSON reports")
-    rep.add_argument("inputs", nargs="+", metavar="REPORT")
-    rep.add_argument("--format", choices=FORMATS, default="text")
+    rep = sub.add_parser("report", help="render or merge JSON reports and traces")
+    rep.add_argument("inputs", nargs="+", metavar="REPORT_OR_TRACE")
+    rep.add_argument("--format", choices=REPORT_FORMATS, default="text",
+                     help="perfetto: Chrome trace-event JSON of traces; claims: verdicts")
     rep.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout")
+    trace = sub.add_parser(
+        "trace", help="run a Python program traced (or: trace install|uninstall --venv PATH)",
+        usage="%(prog)s [--output PATH] [--interval S] [--exclude PROG] -- COMMAND ...\n"
+              "       %(prog)s install|uninstall --venv PATH")
+    trace.add_argument("--output", "-o", default="auditor-trace.jsonl", metavar="PATH",
+                       help="trace path; {pid}/{program} substituted, else PATH.<pid> "
+                            "(default: auditor-trace.jsonl)")
+    trace.add_argument("--interval", type=_positive_float, metavar="S",
+                       help="seconds between finding flushes (default: 60)")
+    trace.add_argument("--exclude", action="append", default=[], metavar="PROG",
+                       help="do not trace programs named so (fnmatch; repeatable)")
+    trace.add_argument("--venv", metavar="PATH", help="with install/uninstall: the venv")
+    trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
 
 
 def failing(report: dict, fail_on: str) -> list[dict]:
@@ -186,18 +211,86 @@ def _run(args) -> int:
 
 def _report(args) -> int:
     from auditor.report.model import ReportError, load_report, merge_reports
+    from auditor.report.trace_reader import is_trace, read_trace
 
+    traces, reports = [], []
     try:
-        reports = [load_report(p) for p in args.inputs]
+        for path in args.inputs:
+            if is_trace(path):
+                traces.append(read_trace(path))
+                reports.append(traces[-1].report)
+            else:
+                reports.append(load_report(path))
     except (OSError, ReportError, ValueError) as e:
         raise UsageError(f"cannot read report: {e}") from None
-    text = render(merge_reports(reports) if len(reports) > 1 else reports[0], args.format)
+    for t in traces:
+        if t.truncated:
+            print(f"auditor: {t.path}: last line cut (process killed mid-write); ignored",
+                  file=sys.stderr)
+    if args.format == "perfetto":
+        if not traces:
+            raise UsageError("--format perfetto needs trace files (written by 'auditor trace'), "
+                             "not JSON reports")
+        from auditor.report import perfetto
+
+        text = perfetto.render(traces)
+    else:
+        report = merge_reports(reports) if len(reports) > 1 else reports[0]
+        if args.format == "claims":
+            from auditor.report import claims
+
+            text = claims.render(report)
+        else:
+            text = render(report, args.format)
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)
     else:
         print(text)
     return 0
+
+
+def _trace(args) -> int:
+    from auditor.bootstrap import launch, venv
+
+    command = list(args.argv)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    elif command[:1] in (["install"], ["uninstall"]):
+        sub = _Parser(prog=f"auditor trace {command[0]}")
+        sub.add_argument("--venv", default=args.venv, metavar="PATH")
+        args.venv = sub.parse_args(command[1:]).venv
+        if not args.venv:
+            raise UsageError(f"usage: auditor trace {command[0]} --venv PATH")
+        try:
+            if command[0] == "install":
+                path = venv.install(args.venv, launch.HOME)
+                print(f"installed {path}: processes of this venv are traced when "
+                      f"AUDITOR_TRACE is set")
+            else:
+                path = venv.uninstall(args.venv)
+                print(f"removed {path}" if path else f"not installed in {args.venv}")
+        except venv.VenvError as e:
+            raise UsageError(str(e)) from None
+        except OSError as e:
+            raise UsageError(f"cannot write to {args.venv}: {e.strerror or e}") from None
+        return 0
+    if not command:
+        raise UsageError("no command to trace; usage: auditor trace [--output PATH] -- COMMAND")
+    if args.venv:
+        raise UsageError("--venv goes with 'auditor trace install|uninstall'")
+    directory = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(directory):
+        raise UsageError(f"cannot write {args.output!r}: its directory does not exist")
+    if launch.resolve(command[0]) is None:
+        raise UsageError(f"command not found: {command[0]!r}")
+    env = launch.traced_env(os.environ, args.output, interval_s=args.interval,
+                            exclude=tuple(args.exclude))
+    try:
+        launch.exec_traced(command, env)
+    except OSError as e:
+        raise UsageError(f"cannot run {command[0]!r}: {e.strerror or e}") from None
+    return 0  # not reached
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "report":
             return _report(args)
+        if args.command == "trace":
+            return _trace(args)
         return _child(args) if args.child else _run(args)
     except UsageError as e:
         print(f"auditor: error: {e}", file=sys.stderr)

@@ -1,0 +1,43 @@
+"""``auditor trace -- COMMAND``: the environment a traced command gets, and the exec into it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Mapping
+
+import auditor
+from auditor.bootstrap import (ENV_EXCLUDE, ENV_HOME, ENV_INTERVAL, ENV_TRACE, SITE_DIR,
+                               pythonpath_with)
+
+__all__ = ["HOME", "traced_env", "resolve", "exec_traced"]
+
+#: The directory holding the ``auditor`` package (for interpreters that do not have it).
+HOME = os.path.dirname(os.path.dirname(os.path.abspath(auditor.__file__)))
+
+
+def traced_env(base: Mapping[str, str], output: str, *, interval_s: float | None = None,
+               exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """``base`` plus what turns tracing on in every Python process started from it."""
+    env = dict(base)
+    env[ENV_TRACE] = os.path.abspath(output)
+    env["PYTHONPATH"] = pythonpath_with(base.get("PYTHONPATH"), SITE_DIR)
+    env[ENV_HOME] = HOME
+    if interval_s is not None:
+        env[ENV_INTERVAL] = str(interval_s)
+    if exclude:
+        have = [p for p in base.get(ENV_EXCLUDE, "").split(",") if p]
+        env[ENV_EXCLUDE] = ",".join([*have, *exclude])
+    return env
+
+
+def resolve(command: str) -> str | None:
+    """The executable ``command`` names (a path, or looked up on PATH)."""
+    if os.sep in command:
+        return command if os.access(command, os.X_OK) and os.path.isfile(command) else None
+    return shutil.which(command)
+
+
+def exec_traced(argv: list[str], env: dict[str, str]) -> None:
+    """Replace this process with ``argv`` under ``env`` (like ``opentelemetry-instrument``)."""
+    os.execvpe(argv[0], argv, env)

@@ -1,0 +1,375 @@
+"""Tracing mode: an audit session inside a live process, writing one JSON-lines trace per process.
+
+``start`` runs when the traced process imports ``nova`` (see ``auditor.bootstrap``).
+Checks run in the process; the trace gets what the timeline and the report
+need: lock holds (with wait and hold times), placement/Ironic calls, tracker
+entry points, findings (flushed as they are judged, every ``interval`` seconds
+and at exit) and coverage. Log records and state accesses are judged but not
+written. The file is created 0600, written with one ``os.write`` per line,
+reopened by forked children, and never holds a secret: the values of
+``secret=True`` options become canaries once ``nova.config.parse_args`` returns,
+and findings are redacted against every canary before they are written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+__all__ = ["Tracer", "start", "current", "trace_path", "SCHEMA", "RECORDS", "DEFAULT_INTERVAL_S"]
+
+SCHEMA = "auditor.trace/1"
+#: The ``event`` values a trace holds, in the order a process writes them.
+RECORDS = ("trace-start", "lock", "call", "entry", "finding", "coverage", "trace-end")
+DEFAULT_INTERVAL_S = 60.0
+#: Rules dropped at intermediate flushes: another thread may hold a lock right then.
+_END_ONLY = ("lock-held/at-end",)
+
+_current: "Tracer | None" = None
+
+
+def trace_path(template: str, pid: int, program: str = "python") -> str:
+    """The trace file for ``pid``: ``{pid}``/``{program}`` substituted, else ``TEMPLATE.<pid>``."""
+    if "{pid}" in template or "{program}" in template:
+        return template.replace("{pid}", str(pid)).replace("{program}", program)
+    return f"{template}.{pid}"
+
+
+def _open_exclusive(path: str) -> tuple[str, int]:
+    """Create ``path`` (or ``path.N`` if taken: pid reuse, exec) 0600, exclusively."""
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    for n in range(100):
+        candidate = path if n == 0 else f"{path}.{n}"
+        try:
+            return candidate, os.open(candidate, flags, 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: 100 trace files with this name exist already")
+
+
+class _FdWriter:
+    """File-like over a descriptor: each ``write`` is whole ``os.write`` calls, nothing buffered."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8", "backslashreplace")
+        while data:
+            data = data[os.write(self.fd, data):]
+
+    def flush(self) -> None:
+        """Nothing to flush: every write already reached the kernel."""
+
+
+def _structlog_writer(fd: int, pid: int):
+    """A structlog logger of our own (the host's structlog configuration is left alone)."""
+    import structlog
+
+    def stamp(logger, method, event_dict):
+        return {"event": event_dict.pop("event"), "pid": pid, **event_dict}
+
+    return structlog.wrap_logger(
+        structlog.WriteLogger(_FdWriter(fd)),
+        processors=[stamp, structlog.processors.JSONRenderer(separators=(",", ":"), default=str)],
+        wrapper_class=structlog.BoundLogger, context_class=dict,
+        cache_logger_on_first_use=False).bind()
+
+
+def _site(site) -> dict:
+    return {"path": site.path, "line": site.line, "function": site.function}
+
+
+def _interval() -> float:
+    from auditor.bootstrap import ENV_INTERVAL
+
+    try:
+        value = float(os.environ.get(ENV_INTERVAL, DEFAULT_INTERVAL_S))
+    except ValueError:
+        return DEFAULT_INTERVAL_S
+    return value if value > 0 else DEFAULT_INTERVAL_S
+
+
+def _concurrency() -> str:
+    patcher = sys.modules.get("eventlet.patcher")
+    try:
+        return "eventlet" if patcher and patcher.is_monkey_patched("thread") else "threading"
+    except Exception:  # noqa: BLE001
+        return "threading"
+
+
+class Tracer:
+    """One traced process: its session, its file, and the records between them."""
+
+    def __init__(self, template: str, program: str, interval_s: float = DEFAULT_INTERVAL_S):
+        from auditor.bootstrap import kill_file
+
+        self.template = template
+        self.program = program
+        self.interval_s = interval_s
+        self.kill_file = kill_file(template)
+        self.path: str | None = None
+        self.session = None
+        self._fd: int | None = None
+        self._log = None
+        self._io = threading.Lock()
+        self._flushing = threading.Lock()
+        self._holds: dict[tuple[int, str], list] = {}
+        self._reset_clock()
+        self._stopped = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def _reset_clock(self) -> None:
+        self.pid = os.getpid()
+        self.run_id = f"{self.program}[pid={self.pid}]"
+        self._mono0, self._wall0 = time.monotonic(), time.time()
+        self._last_flush = self._mono0
+
+    def start(self) -> "Tracer":
+        """Open the trace, then install the hooks (through a fresh session)."""
+        self._ensure_open()   # a file that cannot be created stops us before any hook
+        self.session = _session(self)
+        try:
+            self.session.start()
+            self.session.begin_run(self.run_id)
+        except BaseException:
+            self.session.stop()
+            self._stopped = True
+            raise
+        return self
+
+    def after_fork_in_child(self) -> None:
+        """A forked child: its own file, fresh hooks and checks, nothing of the parent's."""
+        old, self._fd, self._log = self._fd, None, None
+        self._io, self._flushing = threading.Lock(), threading.Lock()
+        self._holds = {}
+        self.path = None
+        if old is not None:
+            try:
+                os.close(old)
+            except OSError:
+                pass
+        self._reset_clock()
+        if self._stopped or self.session is None:
+            return
+        canaries = self.session.canaries
+        try:
+            self.session.stop()
+        except Exception:  # noqa: BLE001
+            pass
+        self.session = _session(self, canaries)
+        self.session.start()
+        self.session.begin_run(self.run_id)
+
+    def close(self, reason: str = "exit") -> None:
+        """Judge the last window, write the end record, uninstall; idempotent."""
+        if self._stopped or self.session is None:
+            return
+        self.flush(final=True)
+        self._stopped = True
+        self.write("trace-end", reason=reason, t=time.monotonic(),
+                   duration_s=round(time.monotonic() - self._mono0, 6))
+        try:
+            self.session.stop()
+        finally:
+            with self._io:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd, self._log = None, None
+
+    # -- writing --------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._log is not None:
+            return
+        with self._io:
+            if self._log is not None:
+                return
+            self.path, self._fd = _open_exclusive(trace_path(self.template, self.pid, self.program))
+            self._log = _structlog_writer(self._fd, self.pid)
+        from importlib import metadata
+
+        try:
+            nova = metadata.version("nova")
+        except Exception:  # noqa: BLE001
+            nova = "unknown"
+        from auditor import __version__
+
+        self.write("trace-start", schema=SCHEMA, program=self.program, ppid=os.getppid(),
+                   run=self.run_id, wall=self._wall0, t=self._mono0, nova=nova,
+                   auditor=__version__, python=sys.version.split()[0],
+                   interval_s=self.interval_s)
+
+    def write(self, event: str, **fields: Any) -> None:
+        """One line, written through and flushed before returning."""
+        if self._stopped and event != "trace-end":
+            return
+        self._ensure_open()
+        log = self._log
+        if log is not None:
+            log.msg(event, **fields)
+
+    # -- events (called by the session's sink on the emitting thread) ------------------
+
+    def observe(self, ev) -> None:
+        from auditor.events import CallEvent, ExitEvent, LockEvent, LogEvent
+
+        kind = type(ev)
+        if kind is LockEvent:
+            self._lock(ev)
+        elif kind is CallEvent:
+            self.write("call", surface=ev.surface, name=ev.name, t=ev.t - ev.duration_s,
+                       dur_s=ev.duration_s, exc=ev.exc_type, owner=ev.owner, thread=ev.thread,
+                       held=list(ev.held), site=_site(ev.site))
+        elif kind is ExitEvent:
+            self.write("entry", name=ev.name, t=ev.t - ev.duration_s, dur_s=ev.duration_s,
+                       exc=ev.exc_type, owner=ev.owner, thread=ev.thread)
+        # Flush between operations only (the emitting owner holds no lock).
+        if (ev.t - self._last_flush >= self.interval_s and kind in (ExitEvent, CallEvent, LogEvent)
+                and not ev.held):
+            self.flush()
+
+    def _lock(self, ev) -> None:
+        key = (ev.owner, ev.name)
+        if ev.action == "acquire":
+            self._holds.setdefault(key, []).append((ev.t, ev.wait_s, ev.site))
+            return
+        stack = self._holds.get(key)
+        if not stack:
+            return   # acquired before tracing started
+        t0, wait_s, site = stack.pop()
+        if not stack:
+            self._holds.pop(key, None)
+        self.write("lock", name=ev.name, t=t0, wait_s=wait_s, hold_s=ev.hold_s, owner=ev.owner,
+                   thread=ev.thread, site=_site(site))
+
+    # -- findings -------------------------------------------------------------------
+
+    def flush(self, final: bool = False) -> None:
+        """End the current window: judge it, write its findings and coverage, start the next."""
+        if self.session is None or self._stopped:
+            return
+        if not self._flushing.acquire(blocking=final):
+            return
+        try:
+            self._last_flush = now = time.monotonic()
+            _refresh_canaries(self.session)
+            drop = None if final else (lambda f: f.rule.id in _END_ONLY)
+            found = self.session.end_run("passed", now - self._mono0, drop=drop)
+            self.session.findings.clear()
+            self.session.runs.clear()
+            for finding in found:
+                self._finding(finding)
+            self.write("coverage", t=now, concurrency=_concurrency(),
+                       coverage=self.session.coverage.report(self.session.missing_hook_points),
+                       events=dict(self.session.event_counts))
+            if not final:
+                self.session.begin_run(self.run_id)
+                if os.path.exists(self.kill_file):
+                    threading.Thread(target=self.close, args=("kill-file",), daemon=True,
+                                     name="auditor-trace-stop").start()
+        finally:
+            self._flushing.release()
+
+    def _finding(self, finding) -> None:
+        from auditor.findings import redact
+
+        secrets = self.session.canaries.secrets()
+        self.write("finding", rule=finding.rule.id, category=finding.category,
+                   severity=finding.severity.value, title=finding.rule.title,
+                   help=finding.rule.help, message=redact(finding.message, secrets, 2000),
+                   location=_site(finding.site),
+                   evidence={str(k): redact(str(v), secrets, 2000)
+                             for k, v in finding.evidence.items()},
+                   fingerprint=finding.fingerprint, run=finding.run)
+
+
+def _refresh_canaries(session) -> None:
+    """Live mode: the values of nova's ``secret=True`` options are canaries."""
+    config = sys.modules.get("nova.conf")
+    conf = getattr(config, "CONF", None)
+    if conf is None or getattr(conf, "_args", None) is None:   # not parsed yet
+        return
+    from auditor.canaries import from_config
+
+    try:
+        session.canaries.update(from_config(conf))
+    except Exception as exc:  # noqa: BLE001
+        session.internal_error(exc, "trace.canaries")
+
+
+def _session(tracer: Tracer, canaries=None):
+    """An ``AuditSession`` whose sink also feeds ``tracer``."""
+    from auditor.session import AuditSession
+
+    class TraceSession(AuditSession):
+        def sink(self, event) -> None:
+            super().sink(event)
+            if event.thread.startswith(self.config.ignore_threads):
+                return
+            try:
+                tracer.observe(event)
+            except Exception as exc:  # noqa: BLE001 - the host never sees our errors
+                self.internal_error(exc, "trace.observe")
+
+    return TraceSession(canaries=canaries)
+
+
+def _parse_args_wrapper(wrapped, instance, args, kwargs):
+    """``nova.config.parse_args``: once it returns, the config's secrets become canaries."""
+    result = wrapped(*args, **kwargs)
+    tracer = _current
+    if tracer is not None and tracer.session is not None:
+        _refresh_canaries(tracer.session)
+    return result
+
+
+def _hook_config(module) -> None:
+    import wrapt
+
+    try:
+        wrapt.wrap_function_wrapper(module, "parse_args", _parse_args_wrapper)
+    except Exception as exc:  # noqa: BLE001 - another nova: canaries come at the first flush
+        if _current is not None and _current.session is not None:
+            _current.session.internal_error(exc, "trace.parse_args")
+
+
+def current() -> Tracer | None:
+    """The process's tracer, if tracing started."""
+    return _current
+
+
+def start(template: str, program: str) -> Tracer:
+    """Start tracing this process (once): hooks, trace file, fork and exit handlers."""
+    global _current
+    if _current is not None:
+        return _current
+    import wrapt
+
+    tracer = Tracer(template, program, _interval()).start()
+    _current = tracer
+    wrapt.register_post_import_hook(_hook_config, "nova.config")
+    os.register_at_fork(after_in_child=_after_fork)
+    atexit.register(_at_exit)
+    return tracer
+
+
+def _after_fork() -> None:
+    try:
+        if _current is not None:
+            _current.after_fork_in_child()
+    except Exception as exc:  # noqa: BLE001
+        sys.stderr.write(f"auditor: tracing stopped in forked child: {exc}\n")
+
+
+def _at_exit() -> None:
+    try:
+        if _current is not None:
+            _current.close("exit")
+    except Exception as exc:  # noqa: BLE001
+        sys.stderr.write(f"auditor: trace not closed cleanly: {exc}\n")
