@@ -294,3 +294,24 @@ class TestText:
                                                "report_client_calls": {"total": 1000,
                                                                        "hit": 1}}))
         assert "999/1000 (99%)" in out and "1/1000 (1%)" in out
+
+
+class TestRuleCatalogue:
+    def test_docs_rules_md_is_current(self):
+        """docs/rules.md matches what the checks declare (regenerate with python -m auditor.catalogue)."""
+        from pathlib import Path
+
+        from auditor.catalogue import render
+
+        path = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+        assert path.read_text() == render()
+
+    def test_every_rule_has_an_anchor_for_sarif_help_uri(self):
+        """Each rule id has the anchor its SARIF helpUri points at."""
+        from auditor.catalogue import CHECK_MODULES, render
+        from auditor.report.sarif import help_uri
+
+        text = render()
+        for module in CHECK_MODULES:
+            for rule in module.RULES:
+                assert f'<a id="{help_uri(rule.id).split("#")[1]}"></a>' in text
