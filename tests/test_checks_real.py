@@ -157,18 +157,22 @@ class TestUnheldLock:
 
 class TestLockRules:
     def test_order_cycle_when_node_lock_is_taken_before_the_semaphore(self, audit):
-        """ironic-node lock then semaphore, against nova's semaphore then ironic-node: a cycle."""
+        """A node lock then the semaphore, against nova's semaphore then node lock: a cycle.
+
+        nova's claim takes ``compute_resources`` then ``ironic-node-<uuid>``
+        (update_provider_tree -> _node_from_cache). The planted code takes
+        another node's lock, then the semaphore. Per-node locks are one class
+        for ordering, so the two orders form a cycle without deadlocking here.
+        """
         from nova import utils
 
         a = audit().start()
-        boot = a.boot()
-        node = boot.node
-        del a.compute.driver.node_cache[node]  # nova takes ironic-node-<uuid> under the semaphore
-        a.compute.periodic()
+        boot = a.boot()  # nova's order: compute_resources -> ironic-node-<boot.node>
+        other = next(n for n in a.nodes if n != boot.node)
 
-        @utils.synchronized(f"ironic-node-{node}")
+        @utils.synchronized(f"ironic-node-{other}")
         def planted():
-            a.compute.rt.update_usage(a.ops.ctx, boot.instance, node)
+            a.compute.rt.update_usage(a.ops.ctx, boot.instance, boot.node)
 
         planted()
         found = [f for f in a.findings() if f.rule.id == "lock-order/cycle"]
