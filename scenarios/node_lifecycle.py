@@ -20,6 +20,26 @@ def _monitors(run: Run, names: list[str]) -> None:
         run.cluster.env.conf.clear_override("compute_monitors")
 
 
+def _stale_migrations(run: Run, node: str, instance) -> None:
+    """Migration records a crash left 'migrating': one whose instance is gone, one for an
+    instance that is not moving. nova filters such records defensively; drive that code."""
+    import uuid as uuidlib
+
+    from nova import objects
+
+    def new_uuid() -> str:
+        return str(uuidlib.UUID(int=run.rng.getrandbits(128), version=4))
+
+    compute_id = objects.ComputeNode.get_by_uuid(run.ops.ctx, node).id
+    for instance_uuid in (new_uuid(), instance.uuid):
+        objects.Migration(
+            context=run.ops.ctx, uuid=new_uuid(), source_compute=instance.host,
+            dest_compute=instance.host, source_node=node, dest_node=node,
+            dest_compute_id=compute_id,
+            instance_uuid=instance_uuid, status="migrating", migration_type="evacuation",
+        ).create()
+
+
 def _legacy_records(run: Run, instances) -> None:
     """Data an upgrade leaves: instances without (or with a wrong) compute_id."""
     if instances:
@@ -96,6 +116,9 @@ def node_lifecycle(run: Run) -> None:
 
     # Upgrade leftovers, then a restart (fresh tracker) and a re-registration.
     _legacy_records(run, [b.instance for b in active])
+    live = [b for b in active if b.outcome == "active"]
+    if live:
+        _stale_migrations(run, live[0].node, live[0].instance)
     _monitors(run, ["cpu.virt_driver"])
     run.periodic()
     _monitors(run, [])
