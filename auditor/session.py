@@ -60,6 +60,8 @@ class AuditSession:
         self._buffer: collections.deque[Event] = collections.deque()
         self._drain_lock = threading.Lock()
         self._checks: list = []
+        #: event type -> the checks that observe it (a check's ``EVENTS``; all if it has none)
+        self._dispatch: dict[type, list] = {}
         self._pending: list[Finding] = []
         self._run_id = ""
 
@@ -77,6 +79,11 @@ class AuditSession:
         if self._installation is not None:
             self._installation.uninstall()
             self._installation = None
+
+    def adopt(self, tracker) -> None:
+        """State-audit a ResourceTracker built before ``start`` (see ``Installation.adopt``)."""
+        if self._installation is not None:
+            self._installation.adopt(tracker)
 
     @property
     def missing_hook_points(self) -> list[str]:
@@ -100,9 +107,17 @@ class AuditSession:
             event = self._buffer.popleft()
             self.event_counts[type(event).__name__] += 1
             self.coverage.observe(event)
-            for check in self._checks:
+            kind = type(event)
+            checks = self._dispatch.get(kind)
+            if checks is None:
+                checks = self._dispatch[kind] = [
+                    c for c in self._checks
+                    if getattr(c, "EVENTS", None) is None or issubclass(kind, c.EVENTS)]
+            for check in checks:
                 try:
-                    self._pending.extend(check.observe(event))
+                    found = check.observe(event)
+                    if found:
+                        self._pending.extend(found)
                 except Exception as exc:  # noqa: BLE001 - a broken check must not stop the run
                     self.internal_error(exc, f"{type(check).__name__}.observe")
 
@@ -129,6 +144,7 @@ class AuditSession:
                 AccountingCheck(),
                 InputValidationCheck(),
             ]
+            self._dispatch = {}
 
     def preview(self) -> list[Finding]:
         """The current run's findings as ``end_run`` would return them now, without ending it.
@@ -167,6 +183,7 @@ class AuditSession:
                     found.extend(self._pending)
                     self._pending = []
             self._checks = []
+            self._dispatch = {}
         found = [dataclasses.replace(f, run=self._run_id) for f in found
                  if f.category in self.config.categories and not (drop and drop(f))]
         self.findings.extend(found)

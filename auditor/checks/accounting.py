@@ -70,6 +70,9 @@ _LIVE = {"active", "building"}
 class AccountingCheck:
     """Checks each snapshot; one finding per (rule, variant), with the nodes as evidence."""
 
+    #: the event types ``observe`` looks at (the session dispatches by type)
+    EVENTS = (BadInput, UsageSnapshot, AccountingSnapshot)
+
     def __init__(self) -> None:
         self._hits: dict[tuple[Rule, str], list[str]] = defaultdict(list)
         self._labels: dict[tuple[Rule, str], set[str]] = defaultdict(set)

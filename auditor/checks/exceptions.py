@@ -40,6 +40,9 @@ RULES = (UNEXPECTED, SECRET, INCONSISTENT)
 class ExceptionsCheck:
     """Judges ExitEvents against the expected-exception table and entry state."""
 
+    #: the event types ``observe`` looks at (the session dispatches by type)
+    EVENTS = (EntryEvent, ExitEvent)
+
     def __init__(self, secrets: Mapping[str, str] | Any = (),
                  expected: Mapping[str, tuple[str, ...]] = ENTRY_POINT_EXPECTED):
         """``secrets``: value -> source, or a ``CanaryRegistry`` followed as it grows."""

@@ -51,6 +51,9 @@ _RT = "nova/compute/resource_tracker.py"
 class InputValidationCheck:
     """Correlates planted bad input with crashes and accounting damage on the same node."""
 
+    #: the event types ``observe`` looks at (the session dispatches by type)
+    EVENTS = (BadInput, LogEvent, ExitEvent, AccountingSnapshot, UsageSnapshot)
+
     def __init__(self) -> None:
         self._bad: dict[str, list[str]] = {}         # node -> "field: description"
         self._current: dict[int, str] = {}           # owner -> node it is auditing

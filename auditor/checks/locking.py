@@ -89,6 +89,9 @@ class _Agg:
 class LockingCheck:
     """Streams lock, state, call and entry-point events; reports at ``finish``."""
 
+    #: the event types ``observe`` looks at (the session dispatches by type)
+    EVENTS = (StateAccess, LockEvent, CallEvent, EntryEvent, ExitEvent)
+
     def __init__(self, discipline: Discipline = DEFAULT, wait_threshold_s: float = 1.0):
         self.discipline = discipline
         self.wait_threshold_s = wait_threshold_s

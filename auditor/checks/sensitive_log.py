@@ -106,6 +106,9 @@ class SensitiveLogCheck:
     aggregated per fingerprint and emitted by ``finish()``, which starts a new run.
     """
 
+    #: the only event type ``observe`` looks at (the session dispatches by type)
+    EVENTS = (LogEvent,)
+
     def __init__(self, registry: Mapping[str, str] | Any, *, patterns: bool = True,
                  run: str = "") -> None:
         self._following = FollowingScanner(registry)

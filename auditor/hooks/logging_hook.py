@@ -35,6 +35,8 @@ _WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__)) + os.sep
 _prefixes: tuple[str, ...] = DEFAULT_LOGGERS
 _captured: dict[str, bool] = {}
 _forced: dict[int, logging.LogRecord] = {}   # owner -> record built only for capture
+_sites: dict[tuple, Site] = {}   # (pathname, lineno, funcName) -> Site; log call sites only
+_SITES_MAX = 1 << 16
 
 
 def configure(prefixes: tuple[str, ...]) -> None:
@@ -59,6 +61,17 @@ def _safe_repr(value: Any) -> str:
         return f"<repr failed: {type(exc).__name__}>"
 
 
+def _record_site(record: logging.LogRecord) -> Site:
+    """The record's call site; one shared (frozen) ``Site`` per place in the code."""
+    key = (record.pathname, record.lineno, record.funcName)
+    where = _sites.get(key)
+    if where is None:
+        where = Site(relpath(record.pathname or "?"), record.lineno or 0, record.funcName or "?")
+        if len(_sites) < _SITES_MAX:
+            _sites[key] = where
+    return where
+
+
 def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> LogEvent:
     args = record.args
     if isinstance(args, Mapping):
@@ -73,7 +86,9 @@ def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> 
         message = record.getMessage()
     except Exception as exc:
         message = f"<unformattable: {type(exc).__name__}: {exc}>"
-    extra = tuple((k, _safe_repr(v)) for k, v in record.__dict__.items() if k not in _STANDARD)
+    state = record.__dict__
+    extra = () if state.keys() <= _STANDARD else tuple(
+        (k, _safe_repr(v)) for k, v in state.items() if k not in _STANDARD)
     exc_text = None
     if isinstance(record.exc_info, tuple) and record.exc_info[0] is not None:
         exc_text = "".join(traceback.format_exception(*record.exc_info))
@@ -82,7 +97,7 @@ def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> 
     if record.stack_info:
         exc_text = (exc_text or "") + record.stack_info
     who = owner()
-    where = Site(relpath(record.pathname or "?"), record.lineno or 0, record.funcName or "?")
+    where = _record_site(record)
     return LogEvent(*rec.stamp(who), record.name, record.levelno, where, str(record.msg), reprs,
                     message, extra, exc_text, rec.held_by(who))
 

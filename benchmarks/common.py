@@ -1,0 +1,223 @@
+"""Shared helpers: machine description, statistics, child processes, and the nova workload."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+MARK = "@@BENCH-RESULT@@ "
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# -- the machine -----------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, Python, nova version and the load average right now."""
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        from importlib import metadata
+
+        nova = metadata.version("nova")
+    except Exception:  # noqa: BLE001
+        nova = "not installed"
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "nova": nova, "loadavg": loadavg()}
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def maxrss_mb() -> float:
+    """Peak resident set size of this process (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+# -- statistics ------------------------------------------------------------------------
+
+
+def summary(values: Iterable[float]) -> dict[str, float]:
+    vals = sorted(values)
+    if not vals:
+        return {"n": 0, "median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"n": len(vals), "median": statistics.median(vals), "min": vals[0], "max": vals[-1]}
+
+
+def ratio(a: dict, b: dict) -> float:
+    return a["median"] / b["median"] if b["median"] else float("nan")
+
+
+def fmt_s(summ: dict, unit: str = "s", scale: float = 1.0, digits: int = 2) -> str:
+    if not summ.get("n"):
+        return "-"
+    m, lo, hi = (summ[k] * scale for k in ("median", "min", "max"))
+    return f"{m:.{digits}f} {unit} [{lo:.{digits}f}-{hi:.{digits}f}]"
+
+
+# -- child processes -------------------------------------------------------------------
+
+
+def run_child(module: str, params: dict, timeout: float | None = None,
+              echo: Callable[[str], None] | None = None) -> dict:
+    """Run ``python -m module 'json-params'``; its result is the JSON on the ``MARK`` line.
+
+    Lines starting with ``#`` are progress and are passed to ``echo``.
+    """
+    cmd = [sys.executable, "-m", module, json.dumps(params)]
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    result = None
+    err_lines: list[str] = []
+
+    def drain_err() -> None:
+        for line in proc.stderr:
+            err_lines.append(line)
+
+    t = threading.Thread(target=drain_err, daemon=True)
+    t.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for line in proc.stdout:
+        if line.startswith(MARK):
+            result = json.loads(line[len(MARK):])
+        elif line.startswith("#") and echo:
+            echo(line.rstrip())
+        if deadline and time.monotonic() > deadline:
+            proc.kill()
+            break
+    proc.wait()
+    t.join(timeout=5)
+    if result is None:
+        tail = "".join(err_lines[-30:])
+        raise RuntimeError(f"{module} {params} failed (exit {proc.returncode}):\n{tail}")
+    return result
+
+
+def emit(result: dict) -> None:
+    """Hand the child's result to the parent."""
+    sys.stdout.write(MARK + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def say(text: str) -> None:
+    sys.stdout.write(f"# {text}\n")
+    sys.stdout.flush()
+
+
+# -- the nova workload (children only: imports nova) -------------------------------------
+
+
+class Workload:
+    """One Environment and one Cluster of ``nodes`` Ironic nodes, built once per process."""
+
+    def __init__(self, nodes: int, claimers: int = 16, host: str = "bench",
+                 plant: Callable[[str], str] | None = None, cycles: int = 3):
+        import random
+
+        from scenarios.environment import Cluster, Environment
+        from scenarios.operations import Operations
+
+        self.env = Environment.get(plant=plant)
+        self.nodes = nodes
+        self.claimers = claimers
+        self.cycles = cycles
+        self.cluster = Cluster(self.env, [f"{host}-{os.getpid()}"], seed=nodes)
+        self.compute = next(iter(self.cluster.computes.values()))
+        self.rt = self.compute.rt
+        self._plant = plant or (lambda source: "s" + os.urandom(8).hex())
+        self.uuids = [self.cluster.ironic.enroll(
+            resource_class="baremetal-gold",
+            driver_info={"ipmi_address": f"10.0.{i // 250}.{i % 250 + 1}",
+                         "ipmi_username": "admin",
+                         "ipmi_password": self._plant("ironic.driver_info.ipmi_password")})
+            for i in range(nodes)]
+        self.ops = Operations(self.cluster, random.Random(nodes),
+                              auth_token=self._plant("context.auth_token"))
+        self.flavor = None
+        self.instances: list = []
+
+    def first_periodic(self) -> float:
+        t0 = time.perf_counter()
+        self.compute.periodic(startup=True)
+        return time.perf_counter() - t0
+
+    def periodic(self) -> float:
+        t0 = time.perf_counter()
+        self.compute.periodic()
+        return time.perf_counter() - t0
+
+    def prepare_claims(self) -> None:
+        """One instance per claimer (DB records), created once, outside the measurements."""
+        self.flavor = self.ops.flavor("baremetal-gold")
+        self.instances = [self.ops.create_instance(self.flavor) for _ in range(self.claimers)]
+
+    def claimer(self, index: int, lat: list) -> None:
+        """``cycles`` instance_claim + abort_instance_claim on this claimer's own nodes."""
+        rt, ctx, inst = self.rt, self.ops.ctx, self.instances[index]
+        for c in range(self.cycles):
+            node = self.uuids[(index + c * self.claimers) % len(self.uuids)]
+            t0 = time.perf_counter()
+            rt.instance_claim(ctx, inst, node, {}, limits=None)
+            rt.abort_instance_claim(ctx, inst, node)
+            lat.append(time.perf_counter() - t0)
+
+    def contended_pass(self) -> dict:
+        """A steady-state periodic pass with ``claimers`` threads claiming and aborting."""
+        lat: list[float] = []
+        errors: list[str] = []
+
+        def body(i: int) -> None:
+            try:
+                self.claimer(i, lat)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+        periodic_s = [0.0]
+
+        def tick() -> None:
+            periodic_s[0] = self.periodic()
+
+        threads = [threading.Thread(target=body, args=(i,), name=f"claimer-{i}", daemon=True)
+                   for i in range(self.claimers)]
+        ticker = threading.Thread(target=tick, name="periodic", daemon=True)
+        t0, c0 = time.perf_counter(), time.process_time()
+        ticker.start()
+        for t in threads:
+            t.start()
+        for t in threads + [ticker]:
+            t.join()
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0   # all threads of the process (placement included)
+        return {"wall_s": wall, "cpu_s": cpu, "periodic_s": periodic_s[0], "claims": len(lat),
+                "claim_median_s": summary(lat)["median"] if lat else None,
+                "errors": errors[:3]}

@@ -1,0 +1,137 @@
+"""Child: the N-node Ironic periodic with 16 concurrent claimers, plain vs audit vs tracing.
+
+One process per concurrency mode. The Environment and the Cluster are built
+once and the first periodic runs once (not measured); then each repetition
+measures one steady-state periodic pass running concurrently with the
+claimers, once per variant, interleaved (the order rotates every repetition).
+Variants: ``plain`` (no hooks), ``audit`` (``AuditSession``, every hook and
+check), ``trace`` (``auditor.trace.Tracer`` in process: the same session plus
+the JSON-lines trace file; falls back to a findings-only session, noted, if
+tracing is not importable).
+
+Usage: python -m benchmarks.scenario '{"mode": "threading", "nodes": 100, "reps": 2}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+from benchmarks.common import Workload, emit, maxrss_mb, say, summary
+
+VARIANTS = ("plain", "audit", "trace")
+
+
+class _Variant:
+    """Start/stop one way of running the pass."""
+
+    def __init__(self, name: str, work: Workload, canaries, tmp: str):
+        self.name = name
+        self.work = work
+        self.canaries = canaries
+        self.tmp = tmp
+        self.session = None
+        self.tracer = None
+        self.note = ""
+        self.findings = 0
+        self.events = 0
+
+    def start(self) -> None:
+        from auditor.session import AuditSession
+
+        if self.name == "audit":
+            self.session = AuditSession(canaries=self.canaries).start()
+            self.session.adopt(self.work.rt)
+            self.session.begin_run("bench")
+        elif self.name == "trace":
+            try:
+                from auditor import trace
+
+                tracer = trace.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
+                                      interval_s=trace.DEFAULT_INTERVAL_S)
+                # Tracer.start(), with the benchmark's canaries (live mode gets its own).
+                tracer.session = trace._session(tracer, self.canaries)
+                tracer.session.start()
+                tracer.session.begin_run(tracer.run_id)
+                tracer._ensure_open()
+                self.tracer, self.session = tracer, tracer.session
+                self.note = "auditor.trace.Tracer (in process, trace file written)"
+            except ImportError as exc:
+                self.note = f"trace profile (auditor.trace unavailable: {exc}): findings only"
+                self.session = AuditSession(canaries=self.canaries).start()
+                self.session.begin_run("bench")
+            self.session.adopt(self.work.rt)
+
+    def stop(self) -> None:
+        if self.tracer is not None:
+            self.tracer.close("bench")
+            path = self.tracer.path
+            if path and os.path.exists(path):
+                os.unlink(path)
+        elif self.session is not None:
+            self.findings += len(self.session.end_run("passed", 0.0))
+            self.session.stop()
+        if self.session is not None:
+            self.events += sum(self.session.event_counts.values())
+        self.session = self.tracer = None
+
+
+def main(params: dict) -> dict:
+    from scenarios import mode
+
+    mode.apply(params.get("mode", "threading"))
+    from auditor.canaries import CanaryRegistry, from_config
+
+    nodes = int(params.get("nodes", 100))
+    reps = int(params.get("reps", 3))
+    warmup = int(params.get("warmup", 1))
+    variants = tuple(params.get("variants", VARIANTS))
+    canaries = CanaryRegistry()
+    t0 = time.perf_counter()
+    work = Workload(nodes, claimers=int(params.get("claimers", 16)), plant=canaries.plant,
+                    cycles=int(params.get("cycles", 3)))
+    canaries.update(from_config(work.env.conf))
+    work.prepare_claims()
+    setup_s = time.perf_counter() - t0
+    say(f"{mode.current()}: {nodes} nodes enrolled in {setup_s:.1f}s; first periodic ...")
+    first_s = work.first_periodic()
+    say(f"first periodic {first_s:.1f}s")
+    tmp = tempfile.mkdtemp(prefix="bench-trace-")
+    runners = {name: _Variant(name, work, canaries, tmp) for name in variants}
+    results: dict[str, list[dict]] = {name: [] for name in variants}
+    for rep in range(warmup + reps):
+        order = variants[rep % len(variants):] + variants[:rep % len(variants)]
+        for name in order:
+            runner = runners[name]
+            runner.start()
+            try:
+                res = work.contended_pass()
+            finally:
+                runner.stop()
+            res["rep"] = rep - warmup
+            if rep >= warmup:
+                results[name].append(res)
+            say(f"rep {rep - warmup:>2} {name:<5} wall {res['wall_s']:.2f}s cpu {res['cpu_s']:.2f}s "
+                f"claims {res['claims']}"
+                + (f" errors {res['errors']}" if res["errors"] else ""))
+    return {
+        "mode": mode.current(), "nodes": nodes, "claimers": work.claimers,
+        "cycles": work.cycles, "reps": reps, "warmup": warmup,
+        "first_periodic_plain_s": first_s,
+        "variants": {name: {"wall": summary(r["wall_s"] for r in rows),
+                            "periodic": summary(r["periodic_s"] for r in rows),
+                            "cpu": summary(r["cpu_s"] for r in rows),
+                            "claim": summary(r["claim_median_s"] for r in rows
+                                             if r["claim_median_s"] is not None),
+                            "raw": rows, "note": runners[name].note,
+                            "events_per_pass": runners[name].events / max(1, warmup + reps)}
+                     for name, rows in results.items()},
+        "maxrss_mb": maxrss_mb(),
+    }
+
+
+if __name__ == "__main__":
+    emit(main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
