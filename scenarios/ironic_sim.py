@@ -49,6 +49,9 @@ _VERBS = {
     "clean": ({"manageable"}, "cleaning"),
 }
 
+# States from which Ironic's API lets an operator delete a node.
+_DELETABLE = {"available", "manageable", "enroll", "adopt failed"}
+
 FAULT_KINDS = ("unavailable", "timeout", "server-error", "vanish", "conflict")
 
 
@@ -202,6 +205,9 @@ class FakeIronic:
 
     def _take_vanish(self, node_id: str) -> bool:
         with self._lock:
+            rec = self._nodes.get(node_id)
+            if rec is None or rec["provision_state"] not in _DELETABLE or rec["instance_uuid"]:
+                return False  # Ironic refuses to delete it (e.g. an active node)
             for fault in self._faults:
                 if fault.kind == "vanish" and fault.node in (None, node_id):
                     fault.times -= 1
