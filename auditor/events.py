@@ -1,18 +1,33 @@
-"""The events hooks emit and checks consume: frozen, plain data, no behaviour."""
+"""The events hooks emit and checks consume: frozen, plain data, and the stamp that heads each."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import threading
+import time
 from typing import Callable, Union
 
 __all__ = [
     "Site", "LogEvent", "LockEvent", "CallEvent", "EntryEvent", "ExitEvent",
     "StateAccess", "NodeView", "InstanceView", "AccountingSnapshot", "Event", "Sink",
-    "SEMAPHORE",
+    "SEMAPHORE", "stamp",
 ]
 
 #: The tracker's lock, as oslo.concurrency names it (nova prefixes "nova-").
 SEMAPHORE = "compute_resources"
+
+_seq = itertools.count()
+
+
+def stamp(owner: int | None = None) -> tuple[int, float, int, str]:
+    """``(seq, t, owner, thread)``, the head of every event: one order for the whole process.
+
+    ``threading`` is looked up at call time, so in eventlet mode the owner is the greenthread.
+    """
+    if owner is None:
+        owner = threading.get_ident()
+    return next(_seq), time.monotonic(), owner, threading.current_thread().name
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import random
 import secrets
 import threading
@@ -32,7 +31,6 @@ class Scenario:
 
 
 REGISTRY: dict[str, Scenario] = {}
-_seq = itertools.count(2_000_000_000)
 
 
 def scenario(name: str, summary: str, *, hosts: int = 1, nodes: int = 20, workers: int = 8):
@@ -92,10 +90,9 @@ class Run:
 
     def bad_input(self, node: str, field: str, description: str) -> None:
         """Tell the auditor that ``node``'s ``field`` now holds malformed data."""
-        from auditor.events import BadInput
+        from auditor.events import BadInput, stamp
 
-        self._sink(BadInput(next(_seq), time.monotonic(), threading.get_ident(),
-                            threading.current_thread().name, node, field, description))
+        self._sink(BadInput(*stamp(), node, field, description))
 
     def tolerant_periodic(self, startup: bool = False) -> list[str]:
         """The periodic as oslo.service's periodic task runner calls it: errors are logged, not raised.

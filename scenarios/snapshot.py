@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
 
 from nova import objects
 
-from auditor.events import AccountingSnapshot, InstanceView, NodeUsage, NodeView, UsageSnapshot
+from auditor.events import (
+    AccountingSnapshot, InstanceView, NodeUsage, NodeView, UsageSnapshot, stamp,
+)
 from scenarios.environment import Cluster
 
 __all__ = ["take_snapshot", "take_usage_snapshot"]
 
-_seq = itertools.count(1_000_000_000)
 
 
 def _placement_view(cluster: Cluster, node_uuid: str) -> tuple[int, int | None, tuple[str, ...]]:
@@ -65,8 +63,7 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
                 tracked_by=tuple(h for h, c in cluster.computes.items()
                                  if inst.uuid in c.rt.tracked_instances)))
     return AccountingSnapshot(
-        seq=next(_seq), t=time.monotonic(), owner=threading.get_ident(),
-        thread=threading.current_thread().name, label=label, nodes=tuple(nodes),
+        *stamp(), label=label, nodes=tuple(nodes),
         instances=tuple(sorted(instances, key=lambda i: i.uuid)), settled=settled)
 
 
@@ -109,6 +106,4 @@ def take_usage_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -
                 expected=(conf.reserved_host_memory_mb + inst_sum[0],
                           conf.reserved_host_cpus + inst_sum[1],
                           conf.reserved_host_disk_mb // 1024 + inst_sum[2], inst_sum[3])))
-    return UsageSnapshot(
-        seq=next(_seq), t=time.monotonic(), owner=threading.get_ident(),
-        thread=threading.current_thread().name, label=label, nodes=tuple(rows), settled=settled)
+    return UsageSnapshot(*stamp(), label=label, nodes=tuple(rows), settled=settled)

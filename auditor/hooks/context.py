@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
 import threading
-import time
 from typing import Callable
 
 import wrapt
 
 import auditor
-from auditor.events import Event, Site, Sink
+from auditor.events import Event, Site, Sink, stamp
 
 __all__ = ["Recorder", "ErrorHandler", "site", "relpath", "qualname", "owner", "caller_frame",
            "UNKNOWN_SITE"]
@@ -91,13 +89,12 @@ def qualname(exc_type: type | None) -> str | None:
 
 
 class Recorder:
-    """One installation's live state: the sink, per-owner stacks and the sequence counter."""
+    """One installation's live state: the sink and the per-owner stacks."""
 
     def __init__(self, sink: Sink, on_error: ErrorHandler | None = None):
         self.sink = sink
         self.on_error = on_error
         self.active = True
-        self._seq = itertools.count()
         self.held: dict[int, list[str]] = {}           # owner -> lock names, oldest first
         self.depth: dict[tuple[str, int], int] = {}    # (surface, owner) -> re-entrancy depth
         self.lock_exc: dict[int, BaseException] = {}   # owner -> exception seen leaving the semaphore
@@ -106,9 +103,7 @@ class Recorder:
 
     def stamp(self, who: int | None = None) -> tuple[int, float, int, str]:
         """``(seq, t, owner, thread)``: the common head of every event."""
-        if who is None:
-            who = threading.get_ident()
-        return next(self._seq), time.monotonic(), who, threading.current_thread().name
+        return stamp(who)
 
     def held_by(self, who: int) -> tuple[str, ...]:
         stack = self.held.get(who)
