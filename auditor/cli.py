@@ -89,13 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout")
     trace = sub.add_parser(
         "trace", help="run a Python program traced (or: trace install|uninstall --venv PATH)",
-        usage="%(prog)s [--output PATH] [--interval S] [--exclude PROG] -- COMMAND ...\n"
+        usage="%(prog)s [--output PATH] [--interval S] [--debug] [--exclude PROG] -- COMMAND ...\n"
               "       %(prog)s install|uninstall --venv PATH")
     trace.add_argument("--output", "-o", default="auditor-trace.jsonl", metavar="PATH",
                        help="trace path; {pid}/{program} substituted, else PATH.<pid> "
                             "(default: auditor-trace.jsonl)")
     trace.add_argument("--interval", type=_positive_float, metavar="S",
                        help="seconds between finding flushes (default: 60)")
+    trace.add_argument("--debug", action="store_true",
+                       help="also judge DEBUG records the logging configuration drops "
+                            "(a full audit's log checks, at a full audit's cost)")
     trace.add_argument("--exclude", action="append", default=[], metavar="PROG",
                        help="do not trace programs named so (fnmatch; repeatable)")
     trace.add_argument("--venv", metavar="PATH", help="with install/uninstall: the venv")
@@ -285,7 +288,7 @@ def _trace(args) -> int:
     if launch.resolve(command[0]) is None:
         raise UsageError(f"command not found: {command[0]!r}")
     env = launch.traced_env(os.environ, args.output, interval_s=args.interval,
-                            exclude=tuple(args.exclude))
+                            exclude=tuple(args.exclude), debug=args.debug)
     try:
         launch.exec_traced(command, env)
     except OSError as e:

@@ -42,6 +42,8 @@ class AuditConfig:
     expected: Mapping[str, tuple[str, ...]] = dataclasses.field(
         default_factory=lambda: dict(ENTRY_POINT_EXPECTED))
     wait_threshold_s: float = 1.0
+    #: capture log records from DEBUG up whatever the logging configuration (tracing: False)
+    force_debug: bool = True
     #: events from threads named so are not the audited process (in-process placement)
     ignore_threads: tuple[str, ...] = ("placement-server-",)
 
@@ -72,7 +74,8 @@ class AuditSession:
             from auditor import hooks
 
             self._installation = hooks.install(
-                self.sink, discipline=self.config.discipline, on_error=self.internal_error)
+                self.sink, discipline=self.config.discipline,
+                force_debug=self.config.force_debug, on_error=self.internal_error)
         return self
 
     def stop(self) -> None:

@@ -1,8 +1,9 @@
 """Tracing mode: an audit session inside a live process, writing one JSON-lines trace per process.
 
 ``start`` runs when the traced process imports ``nova`` (see ``auditor.bootstrap``).
-Checks run in the process; the trace gets what the timeline and the report
-need: lock holds (with wait and hold times), placement/Ironic calls, tracker
+Checks run in the process. Log records are judged as the service's logging
+configuration emits them (with ``debug``, from DEBUG up whatever it says: a
+full audit's cost). The trace gets what the timeline and the report need: lock holds (with wait and hold times), placement/Ironic calls, tracker
 entry points, findings (flushed as they are judged, every ``interval`` seconds
 and at exit) and coverage. Log records and state accesses are judged but not
 written. The file is created 0600, written with one ``os.write`` per line,
@@ -19,6 +20,8 @@ import sys
 import threading
 import time
 from typing import Any
+
+from auditor.events import CallEvent, ExitEvent, LockEvent, LogEvent
 
 __all__ = ["Tracer", "start", "current", "trace_path", "SCHEMA", "RECORDS", "DEFAULT_INTERVAL_S"]
 
@@ -105,12 +108,14 @@ def _concurrency() -> str:
 class Tracer:
     """One traced process: its session, its file, and the records between them."""
 
-    def __init__(self, template: str, program: str, interval_s: float = DEFAULT_INTERVAL_S):
+    def __init__(self, template: str, program: str, interval_s: float = DEFAULT_INTERVAL_S,
+                 debug: bool = False):
         from auditor.bootstrap import kill_file
 
         self.template = template
         self.program = program
         self.interval_s = interval_s
+        self.debug = debug
         self.kill_file = kill_file(template)
         self.path: str | None = None
         self.session = None
@@ -130,10 +135,14 @@ class Tracer:
         self._mono0, self._wall0 = time.monotonic(), time.time()
         self._last_flush = self._mono0
 
-    def start(self) -> "Tracer":
-        """Open the trace, then install the hooks (through a fresh session)."""
+    def start(self, canaries=None) -> "Tracer":
+        """Open the trace, then install the hooks (through a fresh session).
+
+        ``canaries``: a ``CanaryRegistry`` to start from (live mode adds the
+        config's secrets to it once ``parse_args`` returns).
+        """
         self._ensure_open()   # a file that cannot be created stops us before any hook
-        self.session = _session(self)
+        self.session = _session(self, canaries)
         try:
             self.session.start()
             self.session.begin_run(self.run_id)
@@ -203,7 +212,7 @@ class Tracer:
         self.write("trace-start", schema=SCHEMA, program=self.program, ppid=os.getppid(),
                    run=self.run_id, wall=self._wall0, t=self._mono0, nova=nova,
                    auditor=__version__, python=sys.version.split()[0],
-                   interval_s=self.interval_s)
+                   interval_s=self.interval_s, debug=self.debug)
 
     def write(self, event: str, **fields: Any) -> None:
         """One line, written through and flushed before returning."""
@@ -217,8 +226,6 @@ class Tracer:
     # -- events (called by the session's sink on the emitting thread) ------------------
 
     def observe(self, ev) -> None:
-        from auditor.events import CallEvent, ExitEvent, LockEvent, LogEvent
-
         kind = type(ev)
         if kind is LockEvent:
             self._lock(ev)
@@ -305,7 +312,7 @@ def _refresh_canaries(session) -> None:
 
 def _session(tracer: Tracer, canaries=None):
     """An ``AuditSession`` whose sink also feeds ``tracer``."""
-    from auditor.session import AuditSession
+    from auditor.session import AuditConfig, AuditSession
 
     class TraceSession(AuditSession):
         def sink(self, event) -> None:
@@ -317,7 +324,7 @@ def _session(tracer: Tracer, canaries=None):
             except Exception as exc:  # noqa: BLE001 - the host never sees our errors
                 self.internal_error(exc, "trace.observe")
 
-    return TraceSession(canaries=canaries)
+    return TraceSession(AuditConfig(force_debug=tracer.debug), canaries=canaries)
 
 
 def _parse_args_wrapper(wrapped, instance, args, kwargs):
@@ -351,7 +358,9 @@ def start(template: str, program: str) -> Tracer:
         return _current
     import wrapt
 
-    tracer = Tracer(template, program, _interval()).start()
+    from auditor.bootstrap import ENV_DEBUG, truthy
+
+    tracer = Tracer(template, program, _interval(), debug=truthy(ENV_DEBUG)).start()
     _current = tracer
     wrapt.register_post_import_hook(_hook_config, "nova.config")
     os.register_at_fork(after_in_child=_after_fork)

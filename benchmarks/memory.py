@@ -1,8 +1,9 @@
 """Child: memory over a long trace: many periodic passes under a tracing-like session.
 
-The session is long-lived and rotates its runs (``end_run``/``begin_run``)
-as tracing mode does at each flush; when ``auditor.trace`` is importable the
-``Tracer`` itself runs (interval ``interval_s``, trace file in a temp dir).
+The ``auditor.trace.Tracer`` itself runs, long-lived, with ``debug`` (every
+DEBUG record captured and scanned: the most events a trace can take), trace
+file in a temp dir; each flush (every ``interval_s``) ends the session's run
+and begins the next, as in tracing mode.
 Samples RSS and the sizes of the audit's structures after every pass; the
 first ``warm`` passes are excluded from the growth figures.
 
@@ -25,6 +26,7 @@ def main(params: dict) -> dict:
     from scenarios import mode
 
     mode.apply(params.get("mode", "threading"))
+    from auditor import trace
     from auditor.canaries import CanaryRegistry, from_config
 
     nodes = int(params.get("nodes", 100))
@@ -37,44 +39,22 @@ def main(params: dict) -> dict:
     work.prepare_claims()
     work.first_periodic()
     tmp = tempfile.mkdtemp(prefix="bench-memory-")
-    tracer = None
-    try:
-        from auditor import trace
-
-        tracer = trace.Tracer(os.path.join(tmp, "trace-{pid}.jsonl"), "bench", interval_s=interval)
-        tracer.session = trace._session(tracer, canaries)
-        tracer.session.start()
-        tracer.session.begin_run(tracer.run_id)
-        tracer._ensure_open()
-        session = tracer.session
-        how = f"auditor.trace.Tracer, flush/rotation every {interval:g}s"
-    except ImportError:
-        from auditor.session import AuditSession
-
-        session = AuditSession(canaries=canaries).start()
-        session.begin_run("memory-0")
-        how = "AuditSession, run rotated every pass (auditor.trace unavailable)"
+    tracer = trace.Tracer(os.path.join(tmp, "trace-{pid}.jsonl"), "bench", interval_s=interval,
+                          debug=True).start(canaries)
+    session = tracer.session
+    how = f"auditor.trace.Tracer (debug), flush/rotation every {interval:g}s"
     session.adopt(work.rt)
     samples = []
     t0 = time.perf_counter()
     for i in range(passes):
         work.contended_pass()
-        if tracer is None:
-            session.end_run("passed", 0.0)
-            session.findings.clear()
-            session.runs.clear()
-            session.begin_run(f"memory-{i + 1}")
         events = sum(session.event_counts.values())
         samples.append({"pass": i, "t": time.perf_counter() - t0, "rss_mb": rss_mb(),
                         "events": events, "sizes": audit_sizes(session)})
         if i % 10 == 0 or i == passes - 1:
             say(f"pass {i} rss {samples[-1]['rss_mb']:.1f} MB events {events}")
-    if tracer is not None:
-        size = os.path.getsize(tracer.path) if tracer.path and os.path.exists(tracer.path) else 0
-        tracer.close("bench")
-    else:
-        size = 0
-        session.stop()
+    size = os.path.getsize(tracer.path) if tracer.path and os.path.exists(tracer.path) else 0
+    tracer.close("bench")
     steady = samples[warm:] or samples
     first, last = steady[0], steady[-1]
     ev = max(1, last["events"] - first["events"])

@@ -6,6 +6,9 @@ Cases, each plain vs audited, interleaved (hooks installed/uninstalled between r
   (plain: dropped by ``isEnabledFor``; audited: the record is forced, captured
   as a ``LogEvent``, drained into every check, secret-scanned against ~30
   canaries). Also ``log-info``: an INFO record that handlers do get.
+- ``log-debug/trace``, ``log-info/trace``, ``lock/trace``: the same under
+  tracing's log capture (``force_debug=False``: only records the logging
+  configuration emits are captured; the DEBUG record is dropped as in plain).
 - ``log-scan``: ``SensitiveLogCheck.observe`` alone on a prebuilt ``LogEvent``.
 - ``lock``: ``with lockutils.lock(name)`` uncontended (plain vs recorded + checks).
 - ``state``: ``d[k] = v`` on a tracker container (plain dict vs the recording
@@ -80,10 +83,11 @@ def _cases(reg):
     def state_plain():
         plain_dict["node"] = 1
 
-    def installed(fn):
+    def installed(fn, force_debug=True):
         def start():
             session = _session(reg)
-            inst = hooks.install(session.sink, on_error=session.internal_error)
+            inst = hooks.install(session.sink, force_debug=force_debug,
+                                 on_error=session.internal_error)
             return fn, inst.uninstall
         return start
 
@@ -115,6 +119,9 @@ def _cases(reg):
     return {
         "log-debug": (log_debug, installed(log_debug)),
         "log-info": (log_info, installed(log_info)),
+        "log-debug/trace": (log_debug, installed(log_debug, force_debug=False)),
+        "log-info/trace": (log_info, installed(log_info, force_debug=False)),
+        "lock/trace": (lock, installed(lock, force_debug=False)),
         "log-scan": (noop, lambda: ((lambda: check.observe(event)), noop)),
         "lock": (lock, installed(lock)),
         "state": (state_plain, state_audited),
@@ -144,7 +151,7 @@ def main(params: dict) -> dict:
                     finally:
                         cleanup()
         out[name] = {"plain_ns": summary(plain_ns), "audited_ns": summary(audited_ns)}
-        say(f"{name:<12} plain {out[name]['plain_ns']['median']:>9.0f} ns   audited "
+        say(f"{name:<16} plain {out[name]['plain_ns']['median']:>9.0f} ns   audited "
             f"{out[name]['audited_ns']['median']:>9.0f} ns")
     return {"repeats": repeats, "number": number, "canaries": CANARIES, "cases": out}
 

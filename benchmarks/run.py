@@ -62,11 +62,11 @@ def wait_quiet(max_load: float, max_wait_s: float) -> str:
 
 def micro(args) -> dict:
     res = run_child("benchmarks.micro", {"quick": args.quick}, echo=_echo)
-    print(f"\n  {'event':<12} {'plain ns':>10} {'audited ns':>11} {'extra ns':>9}  (median of "
+    print(f"\n  {'event':<16} {'plain ns':>10} {'audited ns':>11} {'extra ns':>9}  (median of "
           f"{res['repeats']} x {res['number']})")
     for name, row in res["cases"].items():
         p, a = row["plain_ns"]["median"], row["audited_ns"]["median"]
-        print(f"  {name:<12} {p:>10.0f} {a:>11.0f} {a - p:>9.0f}")
+        print(f"  {name:<16} {p:>10.0f} {a:>11.0f} {a - p:>9.0f}")
     return res
 
 
@@ -102,11 +102,12 @@ def scale(args) -> dict:
             params = {"nodes": n, "variant": variant, "passes": 1 if n >= 1000 else 2}
             print(f"  [scale] {params}", flush=True)
             out.append(run_child("benchmarks.scale", params, echo=_echo))
-    print(f"\n  {'nodes':>6} {'variant':<6} {'first s':>8} {'steady s':>9} {'maxrss MB':>10} "
-          f"{'events':>8}")
+    print(f"\n  {'nodes':>6} {'variant':<6} {'first s':>8} {'cpu s':>7} {'steady s':>9} "
+          f"{'cpu s':>7} {'maxrss MB':>10} {'events':>8}")
     for row in out:
         print(f"  {row['nodes']:>6} {row['variant']:<6} {row['first_s']:>8.1f} "
-              f"{row['steady']['median']:>9.2f} {row['maxrss_mb']:>10.0f} {row['events']:>8}")
+              f"{row['first_cpu_s']:>7.1f} {row['steady']['median']:>9.2f} "
+              f"{row['steady_cpu']['median']:>7.2f} {row['maxrss_mb']:>10.0f} {row['events']:>8}")
     return {"rows": out}
 
 

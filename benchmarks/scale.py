@@ -3,7 +3,7 @@
 Builds a Cluster of N nodes; ``audit`` starts an ``AuditSession`` (adopting the
 tracker) before the first periodic. Measures the first periodic (creates the
 compute nodes and providers) and ``passes`` steady-state periodics (no
-claimers), peak RSS and the sizes of the audit's own structures.
+claimers), wall and process CPU time, peak RSS and the sizes of the audit's own structures.
 
 Usage: python -m benchmarks.scale '{"nodes": 100, "variant": "audit", "passes": 2}'
 """
@@ -48,13 +48,17 @@ def main(params: dict) -> dict:
         session.adopt(work.rt)
         session.begin_run("scale")
     say(f"{nodes} nodes {variant}: first periodic ...")
+    c0 = time.process_time()
     first = work.first_periodic()
+    first_cpu = time.process_time() - c0
     rss_first = rss_mb()
-    say(f"first periodic {first:.1f}s")
-    steady = []
+    say(f"first periodic {first:.1f}s (cpu {first_cpu:.1f}s)")
+    steady, steady_cpu = [], []
     for i in range(passes):
+        c0 = time.process_time()
         steady.append(work.periodic())
-        say(f"steady {i} {steady[-1]:.2f}s")
+        steady_cpu.append(time.process_time() - c0)
+        say(f"steady {i} {steady[-1]:.2f}s (cpu {steady_cpu[-1]:.2f}s)")
     sizes = audit_sizes(session) if session is not None else {}
     events = 0
     if session is not None:
@@ -62,7 +66,8 @@ def main(params: dict) -> dict:
         session.stop()
         events = sum(session.event_counts.values())
     return {"nodes": nodes, "variant": variant, "mode": mode.current(),
-            "first_s": first, "steady": summary(steady), "steady_raw": steady,
+            "first_s": first, "first_cpu_s": first_cpu, "steady": summary(steady),
+            "steady_raw": steady, "steady_cpu": summary(steady_cpu),
             "rss_before_mb": rss0, "rss_after_first_mb": rss_first, "rss_end_mb": rss_mb(),
             "maxrss_mb": maxrss_mb(), "events": events, "sizes": sizes}
 

@@ -5,9 +5,9 @@ once and the first periodic runs once (not measured); then each repetition
 measures one steady-state periodic pass running concurrently with the
 claimers, once per variant, interleaved (the order rotates every repetition).
 Variants: ``plain`` (no hooks), ``audit`` (``AuditSession``, every hook and
-check), ``trace`` (``auditor.trace.Tracer`` in process: the same session plus
-the JSON-lines trace file; falls back to a findings-only session, noted, if
-tracing is not importable).
+check), ``trace`` (``auditor.trace.Tracer`` in process, as ``auditor trace`` runs
+it: every hook and check, log records judged as the logging configuration
+emits them, plus the JSON-lines trace file).
 
 Usage: python -m benchmarks.scenario '{"mode": "threading", "nodes": 100, "reps": 2}'
 """
@@ -47,22 +47,13 @@ class _Variant:
             self.session.adopt(self.work.rt)
             self.session.begin_run("bench")
         elif self.name == "trace":
-            try:
-                from auditor import trace
+            from auditor import trace
 
-                tracer = trace.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
-                                      interval_s=trace.DEFAULT_INTERVAL_S)
-                # Tracer.start(), with the benchmark's canaries (live mode gets its own).
-                tracer.session = trace._session(tracer, self.canaries)
-                tracer.session.start()
-                tracer.session.begin_run(tracer.run_id)
-                tracer._ensure_open()
-                self.tracer, self.session = tracer, tracer.session
-                self.note = "auditor.trace.Tracer (in process, trace file written)"
-            except ImportError as exc:
-                self.note = f"trace profile (auditor.trace unavailable: {exc}): findings only"
-                self.session = AuditSession(canaries=self.canaries).start()
-                self.session.begin_run("bench")
+            # as ``auditor trace`` runs it, with the benchmark's canaries (live mode: the config's)
+            self.tracer = trace.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
+                                       interval_s=trace.DEFAULT_INTERVAL_S).start(self.canaries)
+            self.session = self.tracer.session
+            self.note = "auditor.trace.Tracer: log records as emitted (root at INFO), trace file"
             self.session.adopt(self.work.rt)
 
     def stop(self) -> None:

@@ -260,6 +260,26 @@ class TestLogging:
             (logging.DEBUG, "hidden d", ("'d'",)), (logging.INFO, "shown 1", ("1",))]
         assert got[0].site.path.endswith("test_hooks.py")
 
+    def test_emitted_only_leaves_level_checks_alone(self):
+        """``force_debug=False`` (tracing): only records the configuration emits are captured,
+        and ``isEnabledFor``/``makeRecord`` stay nova's own."""
+        from auditor import hooks
+
+        events: list = []
+        originals = {n: logging.Logger.__dict__[n] for n in ("isEnabledFor", "makeRecord")}
+        installation = hooks.install(events.append, force_debug=False)
+        log = logging.getLogger("nova.hooks_test_emitted")
+        log.setLevel(logging.INFO)
+        try:
+            assert {n: logging.Logger.__dict__[n] for n in originals} == originals
+            assert not log.isEnabledFor(logging.DEBUG)
+            log.debug("dropped %s", "d")
+            log.info("kept %s", "i")
+        finally:
+            installation.uninstall()
+        got = _of(events, LogEvent, logger="nova.hooks_test_emitted")
+        assert [(e.level, e.message) for e in got] == [(logging.INFO, "kept i")]
+
     def test_uncaptured_logger_untouched(self, hooks_recording):
         """Loggers outside the captured prefixes produce no events."""
         _, events, _ = hooks_recording

@@ -160,6 +160,31 @@ class TestNovaTests:
         assert len(list(tmp_path.glob("t.jsonl*"))) == 1
 
 
+QUIET_DEBUG = '''\
+import logging, nova
+log = logging.getLogger("nova.trace_test")
+log.setLevel(logging.INFO)
+log.debug("password=%s", "hunter2hunter2")
+'''
+
+
+class TestLogCapture:
+    @pytest.mark.parametrize("extra, capture, leaks", [((), "emitted", 0),
+                                                       (("--debug",), "debug", 1)])
+    def test_debug_records_judged_only_with_debug(self, tmp_path, extra, capture, leaks):
+        """Tracing judges the records logging emits; ``--debug`` also those it drops."""
+        proc = traced(tmp_path / "t.jsonl", PY, script(tmp_path, QUIET_DEBUG), env=clean_env(),
+                      extra=extra)
+        assert proc.returncode == 0, proc.stderr
+        assert "hunter2" not in proc.stderr   # handlers unchanged either way
+        (path,) = tmp_path.glob("t.jsonl.*")
+        report = read_trace(path).report
+        assert report["runs"][0]["log_capture"] == capture
+        found = [f for f in report["findings"] if f["category"] == "sensitive-log"]
+        assert len(found) == leaks
+        assert report["summary"]["events"].get("LogEvent", 0) == leaks
+
+
 class TestGuarantees:
     def test_file_is_0600_and_ends_cleanly(self, tmp_path):
         """The trace is created owner-only and closed with a trace-end record."""

@@ -16,7 +16,7 @@ import sys
 
 __all__ = ["initialize", "program_name", "disabled", "excluded", "pythonpath_with",
            "pythonpath_without", "SITE_DIR", "ENV_TRACE", "ENV_DISABLE", "ENV_DISABLE_FILE",
-           "ENV_EXCLUDE", "ENV_INTERVAL", "ENV_HOME", "DEFAULT_EXCLUDE", "KILL_FILE_NAME"]
+           "ENV_EXCLUDE", "ENV_INTERVAL", "ENV_DEBUG", "ENV_HOME", "truthy", "DEFAULT_EXCLUDE", "KILL_FILE_NAME"]
 
 #: The directory ``auditor trace`` prepends to PYTHONPATH (contains only sitecustomize.py).
 SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")
@@ -26,6 +26,7 @@ ENV_DISABLE = "AUDITOR_TRACE_DISABLE"        # kill switch: any value but "", "0
 ENV_DISABLE_FILE = "AUDITOR_TRACE_DISABLE_FILE"  # kill switch file (default: next to the trace)
 ENV_EXCLUDE = "AUDITOR_TRACE_EXCLUDE"        # extra program names (fnmatch patterns), comma-separated
 ENV_INTERVAL = "AUDITOR_TRACE_INTERVAL"      # seconds between finding flushes (default 60)
+ENV_DEBUG = "AUDITOR_TRACE_DEBUG"            # capture DEBUG records logging drops (full audit cost)
 ENV_HOME = "AUDITOR_TRACE_HOME"              # where ``auditor`` is, for interpreters lacking it
 
 #: Programs never traced: installers and the auditor's own command.
@@ -62,9 +63,14 @@ def kill_file(template: str) -> str:
         os.path.dirname(os.path.abspath(template)), KILL_FILE_NAME)
 
 
+def truthy(name: str) -> bool:
+    """Whether environment variable ``name`` is set to anything but "", "0", "false", "no", "off"."""
+    return os.environ.get(name, "").strip().lower() not in _FALSE
+
+
 def disabled(template: str) -> bool:
     """The kill switch: ``AUDITOR_TRACE_DISABLE`` set, or the kill file exists."""
-    if os.environ.get(ENV_DISABLE, "").strip().lower() not in _FALSE:
+    if truthy(ENV_DISABLE):
         return True
     return os.path.exists(kill_file(template))
 

@@ -7,7 +7,7 @@ import shutil
 from typing import Mapping
 
 import auditor
-from auditor.bootstrap import (ENV_EXCLUDE, ENV_HOME, ENV_INTERVAL, ENV_TRACE, SITE_DIR,
+from auditor.bootstrap import (ENV_DEBUG, ENV_EXCLUDE, ENV_HOME, ENV_INTERVAL, ENV_TRACE, SITE_DIR,
                                pythonpath_with)
 
 __all__ = ["HOME", "traced_env", "resolve", "exec_traced"]
@@ -17,7 +17,7 @@ HOME = os.path.dirname(os.path.dirname(os.path.abspath(auditor.__file__)))
 
 
 def traced_env(base: Mapping[str, str], output: str, *, interval_s: float | None = None,
-               exclude: tuple[str, ...] = ()) -> dict[str, str]:
+               exclude: tuple[str, ...] = (), debug: bool = False) -> dict[str, str]:
     """``base`` plus what turns tracing on in every Python process started from it."""
     env = dict(base)
     env[ENV_TRACE] = os.path.abspath(output)
@@ -25,6 +25,8 @@ def traced_env(base: Mapping[str, str], output: str, *, interval_s: float | None
     env[ENV_HOME] = HOME
     if interval_s is not None:
         env[ENV_INTERVAL] = str(interval_s)
+    if debug:
+        env[ENV_DEBUG] = "1"
     if exclude:
         have = [p for p in base.get(ENV_EXCLUDE, "").split(",") if p]
         env[ENV_EXCLUDE] = ",".join([*have, *exclude])

@@ -74,10 +74,12 @@ class Installation:
 
 
 def install(sink: Sink, *, discipline: Discipline = DEFAULT,
-            capture_loggers: tuple[str, ...] = DEFAULT_LOGGERS,
+            capture_loggers: tuple[str, ...] = DEFAULT_LOGGERS, force_debug: bool = True,
             on_error: ErrorHandler | None = None) -> Installation:
     """Wrap every hook point and send events to ``sink`` (synchronously, on the emitting thread).
 
+    ``force_debug``: capture log records from DEBUG up even where the logging
+    configuration drops them; False captures only the records it emits.
     ``on_error(exc, where)`` receives the auditor's own errors (and the sink's);
     they never reach the audited code. Raises RuntimeError if hooks are already installed.
     """
@@ -91,6 +93,7 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
         ledger = Ledger(rec)
         _active = installation = Installation(rec, ledger, tracking)
     for surface in SURFACES:
-        ledger.apply(surface.TARGETS)
+        forcing = surface is not logging_hook or force_debug
+        ledger.apply(surface.TARGETS if forcing else logging_hook.EMITTED_ONLY)
     tracking.adopt_seen()
     return installation

@@ -1,11 +1,13 @@
-"""Capture every log record of the audited loggers at DEBUG, leaving what handlers get unchanged.
+"""Capture the log records of the audited loggers, leaving what handlers get unchanged.
 
-``Logger.isEnabledFor`` answers True for captured loggers from DEBUG up, so
-records are built even when configuration would drop them. ``Logger.makeRecord``
-notes, per owner, the record that exists only because of that ("forced");
-``Logger.handle`` emits a ``LogEvent`` for every captured record and passes
-only unforced records on to filters and handlers. Python's ``Logger._cache``
-is never written, so the original answer stays available and correct.
+``Logger.handle`` emits a ``LogEvent`` for every record of a captured logger.
+With ``force_debug`` (the default: audits and scenario runs) records are
+captured from DEBUG up whatever the configuration: ``Logger.isEnabledFor``
+answers True for captured loggers, ``Logger.makeRecord`` notes, per owner, the
+record that exists only because of that ("forced"), and ``handle`` passes only
+unforced records on to filters and handlers. Python's ``Logger._cache`` is
+never written, so the original answer stays available and correct. Without it
+(tracing) only the records the configuration lets through are captured.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from auditor.events import LogEvent, Site
 from auditor.hooks.context import Recorder, owner, relpath
 from auditor.hooks.ledger import Target, wrapping
 
-__all__ = ["TARGETS", "DEFAULT_LOGGERS", "configure"]
+__all__ = ["TARGETS", "EMITTED_ONLY", "DEFAULT_LOGGERS", "configure"]
 
 #: Logger name prefixes captured by default (placement is the server side; not the auditor).
 DEFAULT_LOGGERS = ("nova", "oslo", "keystoneauth", "openstack", "os_", "stevedore")
@@ -161,8 +163,10 @@ def _handle_wrapper(rec: Recorder, attr: str):
     return wrapper
 
 
+#: Capture the records the configuration emits (``force_debug=False``).
+EMITTED_ONLY = (Target("logging", "Logger", ("handle",), wrapping(_handle_wrapper)),)
+#: Capture from DEBUG up, whatever the configuration.
 TARGETS = (
     Target("logging", "Logger", ("isEnabledFor",), wrapping(_is_enabled_for_wrapper)),
     Target("logging", "Logger", ("makeRecord",), wrapping(_make_record_wrapper)),
-    Target("logging", "Logger", ("handle",), wrapping(_handle_wrapper)),
-)
+) + EMITTED_ONLY

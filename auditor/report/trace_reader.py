@@ -105,6 +105,8 @@ def read_trace(path: str | Path) -> Trace:
            "outcome": "passed" if end is not None else "error",
            "duration_s": round(end["duration_s"] if end else last_t - head.get("t", 0.0), 3),
            "trace": str(path)}
+    if "debug" in head:   # which log records were judged: all from DEBUG up, or those emitted
+        run["log_capture"] = "debug" if head["debug"] else "emitted"
     if end is None:
         run["note"] = "trace has no end record: the process was killed or is still running"
     report = build_report(findings=(), runs=[run], coverage=coverage,
