@@ -88,12 +88,13 @@ def fmt_s(summ: dict, unit: str = "s", scale: float = 1.0, digits: int = 2) -> s
 
 
 def run_child(module: str, params: dict, timeout: float | None = None,
-              echo: Callable[[str], None] | None = None) -> dict:
+              echo: Callable[[str], None] | None = None, launcher: tuple[str, ...] = ()) -> dict:
     """Run ``python -m module 'json-params'``; its result is the JSON on the ``MARK`` line.
 
-    Lines starting with ``#`` are progress and are passed to ``echo``.
+    Lines starting with ``#`` are progress and are passed to ``echo``. ``launcher``:
+    a command that runs the child (``auditor trace -o PATH --``).
     """
-    cmd = [sys.executable, "-m", module, json.dumps(params)]
+    cmd = [*launcher, sys.executable, "-m", module, json.dumps(params)]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

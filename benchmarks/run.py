@@ -1,11 +1,12 @@
 """Run the benchmarks and print ratios and absolute figures (see docs/benchmarks.md).
 
-    .venv/bin/python -m benchmarks            # full run (~35-45 min on 2 cores)
+    .venv/bin/python -m benchmarks            # full run (~2 h on 2 cores; scale at 5,000 nodes ~35 min)
     .venv/bin/python -m benchmarks --quick    # small sizes, a few minutes
     .venv/bin/python -m benchmarks --only micro,unit --json out.json
 
 Sections: ``micro`` (per-event ns), ``scenario`` (N-node periodic + 16
 claimers, plain vs audit vs tracing, one child process per concurrency mode),
+``trace`` (``auditor trace`` end to end: plain vs traced child processes),
 ``scale`` (first and steady periodic at several node counts, plain vs audit,
 time and peak RSS), ``memory`` (many passes under a long-lived tracing
 session), ``unit`` (nova's tracker unit tests, plain vs ``--audit``).
@@ -26,7 +27,7 @@ import time
 
 from benchmarks.common import ROOT, fmt_s, loadavg, machine, run_child, summary
 
-SECTIONS = ("micro", "scenario", "scale", "memory", "unit")
+SECTIONS = ("micro", "scenario", "trace", "scale", "memory", "unit")
 BUDGETS = {"unit": 1.10, "audit": 1.25, "trace": 1.03}
 
 
@@ -92,6 +93,20 @@ def scenario(args) -> dict:
                   f"  ratio wall {r:.3f} cpu {rc:.3f}" + (f" (budget {budget})" if budget else "")
                   + (f"  [{row['note']}]" if row.get("note") else ""))
     return out
+
+
+def trace(args) -> dict:
+    """``auditor trace`` itself (bootstrap and all): fresh child processes, plain vs traced."""
+    from benchmarks.trace_overhead import compare
+
+    print(f"  [trace] {args.trace_nodes} nodes, {args.trace_passes} steady periodics per child, "
+          f"{args.trace_reps} pairs", flush=True)
+    res = compare(args.trace_nodes, args.trace_passes, args.trace_reps, echo=_echo)
+    for key in ("wall", "cpu"):
+        p, t = res["plain"][key], res["traced"][key]
+        print(f"    {key:<4} plain {fmt_s(p)}  traced {fmt_s(t)}  ratio "
+              f"{t['median'] / p['median']:.3f} (budget {BUDGETS['trace']})")
+    return res
 
 
 def scale(args) -> dict:
@@ -164,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, help="scenario nodes (1000; quick 100)")
     p.add_argument("--reps", type=int, help="scenario repetitions per variant (3; quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first")
-    p.add_argument("--scale-nodes", help="node counts for scale (100,1000; quick 20,100)")
-    p.add_argument("--audit-only", default="5000", help="scale node counts measured audited only")
+    p.add_argument("--scale-nodes", help="node counts for scale (100,1000,5000; quick 20,100)")
+    p.add_argument("--audit-only", default="", help="scale node counts measured audited only")
+    p.add_argument("--trace-nodes", type=int, help="nodes for the trace section (100; quick 20)")
+    p.add_argument("--trace-passes", type=int, default=5, help="periodics per trace child")
+    p.add_argument("--trace-reps", type=int, help="plain/traced child pairs (3; quick 1)")
     p.add_argument("--memory-nodes", type=int, help="nodes for the memory run (100; quick 20)")
     p.add_argument("--memory-passes", type=int, help="periodic passes (50; quick 8)")
     p.add_argument("--unit-reps", type=int, help="unit test repetitions each (3; quick 1)")
@@ -179,9 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     args.modes = [m for m in args.modes.split(",") if m]
     args.nodes = args.nodes or (100 if q else 1000)
     args.reps = args.reps or (2 if q else 3)
-    args.scale_nodes = [int(n) for n in (args.scale_nodes or ("20,100" if q else "100,1000"))
+    args.scale_nodes = [int(n) for n in (args.scale_nodes or ("20,100" if q else "100,1000,5000"))
                         .split(",") if n]
     args.audit_only = {int(n) for n in args.audit_only.split(",") if n}
+    args.trace_nodes = args.trace_nodes or (20 if q else 100)
+    args.trace_reps = args.trace_reps or (1 if q else 3)
     args.memory_nodes = args.memory_nodes or (20 if q else 100)
     args.memory_passes = args.memory_passes or (8 if q else 50)
     args.unit_reps = args.unit_reps or (1 if q else 3)
