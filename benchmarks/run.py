@@ -71,6 +71,16 @@ def micro(args) -> dict:
     return res
 
 
+def paired_ratio(rows: list[dict], plain: list[dict]) -> float:
+    """Median over repetitions of this variant's CPU time / plain's in the same repetition.
+
+    Variants of one repetition run back to back, so they share whatever state the workload
+    and the machine are in; the ratio of medians does not pair them.
+    """
+    by_rep = {r["rep"]: r["cpu_s"] for r in plain}
+    return summary(r["cpu_s"] / by_rep[r["rep"]] for r in rows if r["rep"] in by_rep)["median"]
+
+
 def scenario(args) -> dict:
     out = {}
     for mode in args.modes:
@@ -88,9 +98,11 @@ def scenario(args) -> dict:
             cpu = row.get("cpu")
             rc = cpu["median"] / v["plain"]["cpu"]["median"] if cpu else float("nan")
             budget = BUDGETS.get(name)
+            paired = paired_ratio(row["raw"], v["plain"]["raw"])
             print(f"    {name:<6} wall {fmt_s(row['wall'])}  cpu {fmt_s(cpu) if cpu else '-'}"
                   f"  claim {fmt_s(row['claim'], 'ms', 1e3, 0)}"
-                  f"  ratio wall {r:.3f} cpu {rc:.3f}" + (f" (budget {budget})" if budget else "")
+                  f"  ratio wall {r:.3f} cpu {rc:.3f} paired cpu {paired:.3f}"
+                  + (f" (budget {budget})" if budget else "")
                   + (f"  [{row['note']}]" if row.get("note") else ""))
     return out
 
