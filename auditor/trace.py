@@ -3,7 +3,8 @@
 ``start`` runs when the traced process imports ``nova`` (see ``auditor.bootstrap``).
 Checks run in the process. Log records are judged as the service's logging
 configuration emits them (with ``debug``, from DEBUG up whatever it says: a
-full audit's cost). The trace gets what the timeline and the report need: lock holds (with wait and hold times), placement/Ironic calls, tracker
+full audit's cost). The trace gets what the timeline and the report need:
+lock holds (with wait and hold times), placement/Ironic calls, tracker
 entry points, findings (flushed as they are judged, every ``interval`` seconds
 and at exit) and coverage. Log records and state accesses are judged but not
 written. The file is created 0600, written with one ``os.write`` per line,

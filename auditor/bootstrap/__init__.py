@@ -16,7 +16,8 @@ import sys
 
 __all__ = ["initialize", "program_name", "disabled", "excluded", "pythonpath_with",
            "pythonpath_without", "SITE_DIR", "ENV_TRACE", "ENV_DISABLE", "ENV_DISABLE_FILE",
-           "ENV_EXCLUDE", "ENV_INTERVAL", "ENV_DEBUG", "ENV_HOME", "truthy", "DEFAULT_EXCLUDE", "KILL_FILE_NAME"]
+           "ENV_EXCLUDE", "ENV_INTERVAL", "ENV_DEBUG", "ENV_HOME", "truthy", "DEFAULT_EXCLUDE",
+           "KILL_FILE_NAME"]
 
 #: The directory ``auditor trace`` prepends to PYTHONPATH (contains only sitecustomize.py).
 SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")

@@ -93,7 +93,7 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
         ledger = Ledger(rec)
         _active = installation = Installation(rec, ledger, tracking)
     for surface in SURFACES:
-        forcing = surface is not logging_hook or force_debug
-        ledger.apply(surface.TARGETS if forcing else logging_hook.EMITTED_ONLY)
+        emitted_only = surface is logging_hook and not force_debug
+        ledger.apply(logging_hook.EMITTED_ONLY if emitted_only else surface.TARGETS)
     tracking.adopt_seen()
     return installation
