@@ -84,6 +84,13 @@ def fmt_s(summ: dict, unit: str = "s", scale: float = 1.0, digits: int = 2) -> s
     return f"{m:.{digits}f} {unit} [{lo:.{digits}f}-{hi:.{digits}f}]"
 
 
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall and process CPU seconds (all threads) of ``fn()``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 # -- child processes -------------------------------------------------------------------
 
 
@@ -171,15 +178,13 @@ class Workload:
         self.flavor = None
         self.instances: list = []
 
-    def first_periodic(self) -> float:
-        t0 = time.perf_counter()
-        self.compute.periodic(startup=True)
-        return time.perf_counter() - t0
+    def first_periodic(self) -> tuple[float, float]:
+        """Wall and CPU seconds of the first periodic (creates records and providers)."""
+        return timed(lambda: self.compute.periodic(startup=True))
 
-    def periodic(self) -> float:
-        t0 = time.perf_counter()
-        self.compute.periodic()
-        return time.perf_counter() - t0
+    def periodic(self) -> tuple[float, float]:
+        """Wall and CPU seconds of one steady-state periodic."""
+        return timed(self.compute.periodic)
 
     def prepare_claims(self) -> None:
         """One instance per claimer (DB records), created once, outside the measurements."""
@@ -210,7 +215,7 @@ class Workload:
         periodic_s = [0.0]
 
         def tick() -> None:
-            periodic_s[0] = self.periodic()
+            periodic_s[0] = self.periodic()[0]
 
         threads = [threading.Thread(target=body, args=(i,), name=f"claimer-{i}", daemon=True)
                    for i in range(self.claimers)]

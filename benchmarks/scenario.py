@@ -88,7 +88,7 @@ def main(params: dict) -> dict:
     work.prepare_claims()
     setup_s = time.perf_counter() - t0
     say(f"{mode.current()}: {nodes} nodes enrolled in {setup_s:.1f}s; first periodic ...")
-    first_s = work.first_periodic()
+    first_s, _ = work.first_periodic()
     say(f"first periodic {first_s:.1f}s")
     tmp = tempfile.mkdtemp(prefix="bench-trace-")
     runners = {name: _Variant(name, work, canaries, tmp) for name in variants}

@@ -12,9 +12,8 @@ import json
 import os
 import sys
 import tempfile
-import time
 
-from benchmarks.common import emit, run_child, summary
+from benchmarks.common import emit, run_child, summary, timed
 
 __all__ = ["compare"]
 
@@ -33,10 +32,9 @@ def child(params: dict) -> dict:
     compute.periodic(startup=True)          # creates records and providers: not timed
     wall, cpu = [], []
     for _ in range(int(params["passes"])):
-        t0, c0 = time.perf_counter(), time.process_time()
-        compute.periodic()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+        w, c = timed(compute.periodic)
+        wall.append(w)
+        cpu.append(c)
     return {"wall": wall, "cpu": cpu}
 
 
