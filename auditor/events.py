@@ -199,5 +199,10 @@ class UsageSnapshot(_Base):
     settled: bool
 
 
-Event = Union[Event, BadInput, UsageSnapshot]  # type: ignore[misc]
-__all__ += ["BadInput", "NodeUsage", "UsageSnapshot"]
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigParsed(_Base):
+    """``nova.config.parse_args`` returned: the process's configuration (and its secrets) is loaded."""
+
+
+Event = Union[Event, BadInput, UsageSnapshot, ConfigParsed]  # type: ignore[misc]
+__all__ += ["BadInput", "NodeUsage", "UsageSnapshot", "ConfigParsed"]

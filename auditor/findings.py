@@ -9,17 +9,31 @@ from typing import Mapping
 
 from auditor.events import Site
 
-__all__ = ["Severity", "Rule", "Finding", "mask", "redact"]
+__all__ = ["Severity", "FAIL_ON", "severity_order", "at_or_above", "Rule", "Finding", "mask",
+           "redact"]
 
 
 class Severity(str, enum.Enum):
+    """Highest first: the order of reports and of ``--fail-on``."""
+
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
 
-    @property
-    def rank(self) -> int:
-        return {"high": 3, "medium": 2, "low": 1}[self.value]
+
+#: ``--fail-on`` / ``--audit-fail-on`` choices: a severity, or never fail.
+FAIL_ON = tuple(s.value for s in Severity) + ("never",)
+_ORDER = {s.value: i for i, s in enumerate(Severity)}
+
+
+def severity_order(severity: str) -> int:
+    """Sort key of a severity name: high first, unknown names last."""
+    return _ORDER.get(severity, len(_ORDER))
+
+
+def at_or_above(severity: str, fail_on: str) -> bool:
+    """Whether a finding of ``severity`` fails a run with ``--fail-on fail_on``."""
+    return fail_on != "never" and severity_order(severity) <= _ORDER[fail_on]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""An audit session: install hooks, take events, run fresh checks per run, collect findings."""
+"""An audit session: install hooks, take events, run fresh checks per run, collect findings.
+
+The one object every front door (scenario runs, the pytest plugin, tracing,
+benchmarks) drives, through its public methods only.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +11,22 @@ import copy
 import dataclasses
 import threading
 import traceback
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from auditor import __version__
 from auditor.canaries import CanaryRegistry
-from auditor.checks.accounting import AccountingCheck
-from auditor.checks.exceptions import ExceptionsCheck
-from auditor.checks.input_validation import InputValidationCheck
-from auditor.checks.locking import LockingCheck
-from auditor.checks.secrets_scan import Scanner
-from auditor.checks.sensitive_log import SensitiveLogCheck
-from auditor.coverage import CoverageCounter, definition_line, universe
-from auditor.discipline import DEFAULT, ENTRY_POINT_EXPECTED, Discipline
+from auditor.checks import categories, make_checks
+from auditor.checks.internal import AUDITOR_ERROR
+from auditor.checks.registry import Check, RunContext
+from auditor.coverage import CoverageCounter, universe
 from auditor.events import Event, Site
-from auditor.findings import Finding, Rule, Severity
-from auditor.report.model import build_report
+from auditor.findings import Finding
+from auditor.nova.discipline import DEFAULT, Discipline
+from auditor.nova.expected import ENTRY_POINT_EXPECTED
+from auditor.report.model import build_report, finding_record
 
-__all__ = ["AuditConfig", "AuditSession", "AUDITOR_ERROR", "CATEGORIES"]
+__all__ = ["AuditConfig", "AuditSession"]
 
-AUDITOR_ERROR = Rule("auditor-error/internal", Severity.LOW,
-                     "The auditor itself failed; the audited code was not affected")
-CATEGORIES = ("sensitive-log", "unheld-lock", "lock-order", "lock-held", "lock-io",
-              "lock-wait", "leaked-exception", "accounting", "input-validation", "auditor-error")
 _DRAIN_AT = 4096
 
 
@@ -37,7 +35,8 @@ class AuditConfig:
     """What to audit. ``audit=False``: no hooks (a plain run), snapshots are still judged."""
 
     audit: bool = True
-    categories: frozenset[str] = frozenset(CATEGORIES)
+    categories: frozenset[str] = dataclasses.field(
+        default_factory=lambda: frozenset(categories()))
     discipline: Discipline = DEFAULT
     expected: Mapping[str, tuple[str, ...]] = dataclasses.field(
         default_factory=lambda: dict(ENTRY_POINT_EXPECTED))
@@ -46,13 +45,16 @@ class AuditConfig:
     force_debug: bool = True
     #: events from threads named so are not the audited process (in-process placement)
     ignore_threads: tuple[str, ...] = ("placement-server-",)
+    #: also record ``nova.config.parse_args`` returning (tracing: the config's secrets)
+    watch_config: bool = False
 
 
 class AuditSession:
     """Hooks in, findings out. One per process; runs are scenarios or tests."""
 
-    def __init__(self, config: AuditConfig = AuditConfig(), canaries: CanaryRegistry | None = None):
-        self.config = config
+    def __init__(self, config: AuditConfig | None = None,
+                 canaries: CanaryRegistry | None = None):
+        self.config = config or AuditConfig()
         self.canaries = canaries or CanaryRegistry()
         self.findings: list[Finding] = []
         self.runs: list[dict] = []
@@ -61,9 +63,10 @@ class AuditSession:
         self._installation = None
         self._buffer: collections.deque[Event] = collections.deque()
         self._drain_lock = threading.Lock()
-        self._checks: list = []
-        #: event type -> the checks that observe it (a check's ``EVENTS``; all if it has none)
-        self._dispatch: dict[type, list] = {}
+        self._checks: list[Check] = []
+        self._context: RunContext | None = None
+        #: event type -> the checks that observe it (by their ``EVENTS``)
+        self._dispatch: dict[type, list[Check]] = {}
         self._pending: list[Finding] = []
         self._run_id = ""
 
@@ -75,7 +78,8 @@ class AuditSession:
 
             self._installation = hooks.install(
                 self.sink, discipline=self.config.discipline,
-                force_debug=self.config.force_debug, on_error=self.internal_error)
+                force_debug=self.config.force_debug, watch_config=self.config.watch_config,
+                on_error=self.internal_error)
         return self
 
     def stop(self) -> None:
@@ -114,8 +118,7 @@ class AuditSession:
             checks = self._dispatch.get(kind)
             if checks is None:
                 checks = self._dispatch[kind] = [
-                    c for c in self._checks
-                    if getattr(c, "EVENTS", None) is None or issubclass(kind, c.EVENTS)]
+                    c for c in self._checks if issubclass(kind, c.EVENTS)]
             for check in checks:
                 try:
                     found = check.observe(event)
@@ -140,28 +143,25 @@ class AuditSession:
         with self._drain_lock:
             self._drain()
             self._run_id = run_id
-            self._checks = [
-                SensitiveLogCheck(self.canaries, run=run_id),
-                LockingCheck(self.config.discipline, self.config.wait_threshold_s),
-                ExceptionsCheck(self.canaries, self.config.expected),
-                AccountingCheck(),
-                InputValidationCheck(),
-            ]
+            self._context = RunContext(run_id, self.canaries, self.config.discipline,
+                                       self.config.expected, self.config.wait_threshold_s)
+            self._checks = make_checks(self._context)
             self._dispatch = {}
 
     def preview(self) -> list[Finding]:
         """The current run's findings as ``end_run`` would return them now, without ending it.
 
-        Checks are judged on deep copies (the canary registry, discipline and
-        scanners shared, not copied), so the run goes on unchanged. End-of-run
+        Checks are judged on deep copies (their ``RunContext``'s objects shared,
+        not copied), so the run goes on unchanged. End-of-run
         rules see the moment of the call: a lock held right now counts as held.
         """
         with self._drain_lock:
             self._drain()
             found = list(self._pending)
+            ctx = self._context
+            shared = [] if ctx is None else [getattr(ctx, f.name)
+                                             for f in dataclasses.fields(ctx)]
             for check in self._checks:
-                shared = [self.canaries, self.config.discipline, self.config.expected,
-                          *(v for v in vars(check).values() if isinstance(v, Scanner))]
                 try:
                     found.extend(copy.deepcopy(check, {id(o): o for o in shared}).finish())
                 except Exception as exc:  # noqa: BLE001 - a preview must not break the test
@@ -170,10 +170,11 @@ class AuditSession:
                 if f.category in self.config.categories]
 
     def end_run(self, outcome: str, duration_s: float, *,
-                drop: Callable[[Finding], bool] | None = None) -> list[Finding]:
+                drop: Callable[[Finding], bool] | None = None, **fields: Any) -> list[Finding]:
         """Judge the run's events; return its findings (also kept for the report).
 
         ``drop``: findings it returns true for are discarded (pytest's ``audit_allow``).
+        ``fields``: extra keys of the report's run entry (a scenario's ``errors``, ``stats``).
         """
         with self._drain_lock:
             self._drain()
@@ -191,24 +192,33 @@ class AuditSession:
                  if f.category in self.config.categories and not (drop and drop(f))]
         self.findings.extend(found)
         self.runs.append({"id": self._run_id, "outcome": outcome,
-                          "duration_s": round(duration_s, 3)})
+                          "duration_s": round(duration_s, 3), **fields})
         return found
+
+    def reset(self) -> None:
+        """Forget the findings and runs kept so far (a tracer wrote them out)."""
+        with self._drain_lock:
+            self.findings.clear()
+            self.runs.clear()
+
+    def statistics(self) -> dict[str, int]:
+        """Entries held by the session and its current checks (what could grow with a run)."""
+        sizes = {"buffer": len(self._buffer), "pending": len(self._pending)}
+        for check in self._checks:
+            name = type(check).__name__
+            for attr, value in vars(check).items():
+                if isinstance(value, (dict, list, set)):
+                    sizes[f"{name}.{attr}"] = len(value)
+        return sizes
 
     def report(self, target: Mapping[str, str]) -> dict:
         """The JSON report (schema ``auditor.report/1``) of everything so far."""
         with self._drain_lock:
             self._drain()
-        return build_report(findings=self.findings, runs=self.runs,
+        return build_report(findings=map(finding_record, self.findings), runs=self.runs,
                             coverage=self.coverage.report(self.missing_hook_points),
                             target=dict(target), events=dict(self.event_counts),
                             tool_version=__version__)
-
-
-def _located(site: Site) -> Site:
-    """Checks that judge a whole function give line 0; point at its ``def`` instead."""
-    if site.line:
-        return site
-    return dataclasses.replace(site, line=definition_line(site.path, site.function))
 
 
 def _relative(path: str) -> str:

@@ -1,6 +1,6 @@
 """Child: memory over a long trace: many periodic passes under a tracing-like session.
 
-The ``auditor.trace.Tracer`` itself runs, long-lived, with ``debug`` (every
+The ``auditor.tracing.tracer.Tracer`` itself runs, long-lived, with ``debug`` (every
 DEBUG record captured and scanned: the most events a trace can take), trace
 file in a temp dir; each flush (every ``interval_s``) ends the session's run
 and begins the next, as in tracing mode.
@@ -19,14 +19,13 @@ import tempfile
 import time
 
 from benchmarks.common import Workload, emit, rss_mb, say
-from benchmarks.scale import audit_sizes
 
 
 def main(params: dict) -> dict:
     from scenarios import mode
 
     mode.apply(params.get("mode", "threading"))
-    from auditor import trace
+    from auditor.tracing.tracer import Tracer
     from auditor.canaries import CanaryRegistry, from_config
 
     nodes = int(params.get("nodes", 100))
@@ -39,10 +38,10 @@ def main(params: dict) -> dict:
     work.prepare_claims()
     work.first_periodic()
     tmp = tempfile.mkdtemp(prefix="bench-memory-")
-    tracer = trace.Tracer(os.path.join(tmp, "trace-{pid}.jsonl"), "bench", interval_s=interval,
+    tracer = Tracer(os.path.join(tmp, "trace-{pid}.jsonl"), "bench", interval_s=interval,
                           debug=True).start(canaries)
     session = tracer.session
-    how = f"auditor.trace.Tracer (debug), flush/rotation every {interval:g}s"
+    how = f"auditor.tracing.tracer.Tracer (debug), flush/rotation every {interval:g}s"
     session.adopt(work.rt)
     samples = []
     t0 = time.perf_counter()
@@ -50,7 +49,7 @@ def main(params: dict) -> dict:
         work.contended_pass()
         events = sum(session.event_counts.values())
         samples.append({"pass": i, "t": time.perf_counter() - t0, "rss_mb": rss_mb(),
-                        "events": events, "sizes": audit_sizes(session)})
+                        "events": events, "sizes": session.statistics()})
         if i % 10 == 0 or i == passes - 1:
             say(f"pass {i} rss {samples[-1]['rss_mb']:.1f} MB events {events}")
     size = os.path.getsize(tracer.path) if tracer.path and os.path.exists(tracer.path) else 0

@@ -59,7 +59,7 @@ def _cases(reg):
     from auditor.events import LogEvent, Site, StateAccess
     from auditor.checks.sensitive_log import SensitiveLogCheck
     from auditor.hooks import containers
-    from auditor.hooks.context import Recorder
+    from auditor.hooks.recorder import Recorder
 
     log = logging.getLogger("nova.compute.bench")
     log.setLevel(logging.INFO)

@@ -16,17 +16,6 @@ import sys
 from benchmarks.common import Workload, emit, maxrss_mb, rss_mb, say, summary
 
 
-def audit_sizes(session) -> dict[str, int]:
-    """Entries held by the session and its checks (what could grow with a run)."""
-    sizes = {"buffer": len(session._buffer), "pending": len(session._pending)}
-    for check in session._checks:
-        name = type(check).__name__
-        for attr, value in vars(check).items():
-            if isinstance(value, (dict, list, set)):
-                sizes[f"{name}.{attr}"] = len(value)
-    return sizes
-
-
 def main(params: dict) -> dict:
     from scenarios import mode
 
@@ -56,7 +45,7 @@ def main(params: dict) -> dict:
         steady.append(wall)
         steady_cpu.append(cpu)
         say(f"steady {i} {steady[-1]:.2f}s (cpu {steady_cpu[-1]:.2f}s)")
-    sizes = audit_sizes(session) if session is not None else {}
+    sizes = session.statistics() if session is not None else {}
     events = 0
     if session is not None:
         session.end_run("passed", 0.0)

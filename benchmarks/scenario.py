@@ -5,7 +5,7 @@ once and the first periodic runs once (not measured); then each repetition
 measures one steady-state periodic pass running concurrently with the
 claimers, once per variant, interleaved (the order rotates every repetition).
 Variants: ``plain`` (no hooks), ``audit`` (``AuditSession``, every hook and
-check), ``trace`` (``auditor.trace.Tracer`` in process, as ``auditor trace`` runs
+check), ``trace`` (``auditor.tracing.tracer.Tracer`` in process, as ``auditor trace`` runs
 it: every hook and check, log records judged as the logging configuration
 emits them, plus the JSON-lines trace file).
 
@@ -47,13 +47,13 @@ class _Variant:
             self.session.adopt(self.work.rt)
             self.session.begin_run("bench")
         elif self.name == "trace":
-            from auditor import trace
+            from auditor.tracing import tracer
 
             # as ``auditor trace`` runs it, with the benchmark's canaries (live mode: the config's)
-            self.tracer = trace.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
-                                       interval_s=trace.DEFAULT_INTERVAL_S).start(self.canaries)
+            self.tracer = tracer.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
+                                       interval_s=tracer.DEFAULT_INTERVAL_S).start(self.canaries)
             self.session = self.tracer.session
-            self.note = "auditor.trace.Tracer: log records as emitted (root at INFO), trace file"
+            self.note = "auditor.tracing.tracer.Tracer: log records as emitted (root at INFO), trace file"
             self.session.adopt(self.work.rt)
 
     def stop(self) -> None:

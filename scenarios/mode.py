@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["MODES", "apply", "current"]
+from auditor.nova.runtime import MODES, concurrency
 
-MODES = ("threading", "eventlet")
+__all__ = ["MODES", "apply", "current"]
 
 
 def apply(mode: str) -> None:
@@ -35,6 +35,6 @@ _applied: str | None = None
 
 def current() -> str:
     """The mode this process runs in."""
-    from nova import utils
+    from nova import utils  # noqa: F401 - imported, so nova's own answer counts
 
-    return "threading" if utils.concurrency_mode_threading() else "eventlet"
+    return concurrency() or MODES[0]

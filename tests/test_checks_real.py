@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from auditor.canaries import from_config
-from auditor.cli import render
+from auditor.report.formats import render
 from auditor.session import AuditConfig, AuditSession
 
 
@@ -347,7 +347,7 @@ class TestSensitiveLog:
         a.start(capabilities=f"x:y,token={secret}")
         a.findings()
         report = a.session.report({"nova": "34.0.0", "concurrency": "threading"})
-        artefacts = [render(report, fmt) for fmt in ("json", "sarif", "text")]
+        artefacts = [render(fmt, report) for fmt in ("json", "sarif", "text")]
         assert report["findings"]
         for value in a.session.canaries.secrets():
             for text in artefacts:

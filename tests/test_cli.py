@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from auditor.cli import failing
+from auditor.report.model import failing
 
 
 def auditor(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -20,8 +20,8 @@ import wrapt
 from auditor import hooks
 from auditor.events import (SEMAPHORE, CallEvent, EntryEvent, ExitEvent, LockEvent, LogEvent,
                             StateAccess)
-from auditor.hooks import containers, context, external_calls
-from auditor.hooks.context import Recorder
+from auditor.hooks import containers, external_calls, recorder, sites
+from auditor.hooks.recorder import Recorder
 from auditor.hooks.ledger import Ledger, Target, wrapping
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -102,21 +102,21 @@ class TestContext:
         """Paths under site-packages become package-relative."""
         import nova.compute.resource_tracker as rt_mod
 
-        assert context.relpath(rt_mod.__file__) == "nova/compute/resource_tracker.py"
+        assert sites.relpath(rt_mod.__file__) == "nova/compute/resource_tracker.py"
 
     def test_site_skips_auditor_frames(self):
         """site() names the first frame outside the auditor (here: this test)."""
-        where = context.site()
+        where = sites.site()
         assert where.path.endswith("test_hooks.py")
         assert where.function == "test_site_skips_auditor_frames"
 
     def test_owner_differs_per_thread(self):
         """Each thread is its own owner."""
         seen = []
-        t = threading.Thread(target=lambda: seen.append(context.owner()))
+        t = threading.Thread(target=lambda: seen.append(recorder.owner()))
         t.start()
         t.join()
-        assert seen[0] != context.owner()
+        assert seen[0] != recorder.owner()
 
     def test_sink_errors_go_to_on_error(self):
         """A failing sink is reported through on_error and never raised."""
@@ -126,7 +126,7 @@ class TestContext:
             raise ValueError("boom")
 
         rec = Recorder(sink, lambda exc, where: errors.append(where))
-        rec.emit(LockEvent(*rec.stamp(), "x", "acquire", context.UNKNOWN_SITE, False, 0, 0, ()))
+        rec.emit(LockEvent(*rec.stamp(), "x", "acquire", sites.UNKNOWN_SITE, False, 0, 0, ()))
         assert errors == ["sink"]
 
 

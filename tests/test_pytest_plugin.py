@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from auditor.pytest_plugin import (DEFAULT_FAIL_ON, MSG_ALLOW_USAGE, MSG_BAD_CATEGORY,
+from auditor.pytest_plugin.plugin import (DEFAULT_FAIL_ON, MSG_ALLOW_USAGE, MSG_BAD_CATEGORY,
                                    MSG_BAD_INI, MSG_INACTIVE)
-from auditor.pytest_summary import FAIL_ON_LINE, NO_FINDINGS, REPORT_LINE, TITLE
+from auditor.pytest_plugin.summary import FAIL_ON_LINE, NO_FINDINGS, REPORT_LINE, TITLE
 
 pytest_plugins = ["pytester"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from auditor.events import Site
 from auditor.findings import Finding, Rule, Severity
-from auditor.report import json_report, model, sarif, text
+from auditor.report import json as json_format, model, sarif, text
 
 DATA = Path(__file__).parent / "data"
 RT = "nova/compute/resource_tracker.py"
@@ -27,7 +27,7 @@ def _finding(rule: Rule, *, path: str = RT, line: int = 100, function: str = "f"
 
 def _report(findings: list[Finding], **kwargs) -> dict:
     args = dict(
-        findings=findings,
+        findings=[model.finding_record(f) for f in findings],
         runs=[{"id": "r1", "outcome": "passed", "duration_s": 1.0},
               {"id": "r2", "outcome": "failed", "duration_s": 2.0}],
         coverage={"log_call_sites": {"total": 57, "hit": 41},
@@ -156,7 +156,7 @@ class TestMergeReports:
     def test_merge_is_stable_under_json_round_trip(self, findings):
         """A merged report of one report equals that report."""
         report = _report(findings)
-        assert model.merge_reports([json.loads(json_report.render(report))]) == report
+        assert model.merge_reports([json.loads(json_format.render(report))]) == report
 
 
 class TestLoadReport:
@@ -164,7 +164,7 @@ class TestLoadReport:
         """A rendered JSON report loads back unchanged."""
         report = _report(findings)
         path = tmp_path / "r.json"
-        path.write_text(json_report.render(report))
+        path.write_text(json_format.render(report))
         assert model.load_report(path) == report
 
     @pytest.mark.parametrize("content, message", [
@@ -190,7 +190,7 @@ class TestLoadReport:
 class TestJsonReport:
     def test_pretty_and_ordered(self, findings):
         """The JSON text is indented, newline-terminated and keeps the report's key order."""
-        out = json_report.render(_report(findings))
+        out = json_format.render(_report(findings))
         assert out.endswith("}\n") and out.startswith('{\n  "schema": "auditor.report/1"')
         assert list(json.loads(out)) == list(_report(findings))
 
@@ -298,20 +298,21 @@ class TestText:
 
 class TestRuleCatalogue:
     def test_docs_rules_md_is_current(self):
-        """docs/rules.md matches what the checks declare (regenerate with python -m auditor.catalogue)."""
+        """docs/rules.md matches what the checks declare (regenerate: python -m auditor.checks.catalogue)."""
         from pathlib import Path
 
-        from auditor.catalogue import render
+        from auditor.checks.catalogue import render
 
         path = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
         assert path.read_text() == render()
 
     def test_every_rule_has_an_anchor_for_sarif_help_uri(self):
-        """Each rule id has the anchor its SARIF helpUri points at."""
-        from auditor.catalogue import CHECK_MODULES, render
+        """Each rule id (auditor-error/internal included) has the anchor its SARIF helpUri points at."""
+        from auditor.checks.catalogue import render
+        from auditor.checks.registry import rules
         from auditor.report.sarif import help_uri
 
         text = render()
-        for module in CHECK_MODULES:
-            for rule in module.RULES:
-                assert f'<a id="{help_uri(rule.id).split("#")[1]}"></a>' in text
+        assert "auditor-error/internal" in {rule.id for rule in rules()}
+        for rule in rules():
+            assert f'<a id="{help_uri(rule.id).split("#")[1]}"></a>' in text

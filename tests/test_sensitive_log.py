@@ -13,7 +13,7 @@ from auditor.checks.secrets_scan import variants
 from auditor.checks.sensitive_log import (
     CANARY, PATTERN, RULES, SensitiveLogCheck, describe_source)
 from auditor.events import LockEvent, LogEvent, Site
-from auditor.report import json_report, model, sarif, text
+from auditor.report import json as json_format, model, sarif, text
 
 SITE = Site("nova/virt/ironic/driver.py", 1488, "power_off")
 LOCK_LINE = ('Lock "compute_resources" acquired by '
@@ -49,11 +49,12 @@ def canary(registry: CanaryRegistry) -> str:
 def _artefacts(findings: list) -> list[str]:
     """Everything a user may see: findings, and the report in every format."""
     report = model.build_report(
-        findings=findings, runs=[{"id": "t", "outcome": "passed", "duration_s": 0.1}],
+        findings=map(model.finding_record, findings),
+        runs=[{"id": "t", "outcome": "passed", "duration_s": 0.1}],
         coverage={"log_call_sites": {"total": 2, "hit": 1}}, target={"nova": "34.0.0"},
         events={"LogEvent": 1}, tool_version="0")
     return ([repr(f) for f in findings] + [f.message for f in findings]
-            + [json_report.render(report), sarif.render(report), text.render(report)])
+            + [json_format.render(report), sarif.render(report), text.render(report)])
 
 
 def _assert_clean(artefacts: list[str], secret: str) -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.bootstrap import excluded, program_name, pythonpath_with, pythonpath_without
+from auditor.tracing.bootstrap import excluded, program_name, pythonpath_with, pythonpath_without
 from auditor.report import claims, perfetto
-from auditor.report.trace_reader import read_trace
+from auditor.tracing.trace_file import read_trace
 
 PY = sys.executable
 NOVA_TESTS = "nova.tests.unit.compute.test_resource_tracker"
@@ -127,7 +127,7 @@ class TestEndToEnd:
     def test_perfetto_of_a_real_trace(self, e2e):
         """The real trace renders to trace-event JSON with lock, placement and entry spans."""
         _, _, traces, _ = e2e
-        doc = json.loads(perfetto.render([read_trace(p) for p in traces]))
+        doc = json.loads(perfetto.render({}, [read_trace(p) for p in traces]))
         assert_trace_event_json(doc)
         cats = {e["cat"] for e in doc["traceEvents"] if e["ph"] == "X"}
         assert {"lock", "placement", "entry-point"} <= cats
@@ -424,7 +424,7 @@ class TestPerfetto:
                 {"event": "entry", "name": "instance_claim", "t": 10.9, "dur_s": 0.5,
                  "exc": None, "owner": 3, "thread": "MainThread"}]
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        doc = json.loads(perfetto.render([read_trace(path)]))
+        doc = json.loads(perfetto.render({}, [read_trace(path)]))
         assert_trace_event_json(doc)
         spans = {e["name"]: e for e in doc["traceEvents"] if e["ph"] == "X"}
         assert set(spans) == {"wait compute_resources", "hold compute_resources",

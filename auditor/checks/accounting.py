@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
+from auditor.checks.registry import RunContext, register
 from auditor.events import AccountingSnapshot, BadInput, Event, UsageSnapshot
 from auditor.findings import Finding, Rule, Severity
 from auditor.events import Site
@@ -67,11 +68,17 @@ _UNAVAILABLE_STATES = {"cleaning", "clean wait", "clean failed", "deploy failed"
 _LIVE = {"active", "building"}
 
 
+@register(*RULES)
 class AccountingCheck:
     """Checks each snapshot; one finding per (rule, variant), with the nodes as evidence."""
 
     #: the event types ``observe`` looks at (the session dispatches by type)
     EVENTS = (BadInput, UsageSnapshot, AccountingSnapshot)
+
+    @classmethod
+    def for_run(cls, ctx: RunContext) -> "AccountingCheck":
+        """The check for one audited run (``registry.Check``)."""
+        return cls()
 
     def __init__(self) -> None:
         self._hits: dict[tuple[Rule, str], list[str]] = defaultdict(list)

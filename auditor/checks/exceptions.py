@@ -4,7 +4,7 @@ Rules:
 
 - ``leaked-exception/unexpected`` (high): an exception escaped the tracker
   through an entry point (the outermost, when entry points nest) that does not
-  list its type as expected (``auditor.discipline.ENTRY_POINT_EXPECTED``,
+  list its type as expected (``auditor.nova.expected.ENTRY_POINT_EXPECTED``,
   overridable). Located at the innermost nova frame that raised it.
 - ``leaked-exception/secret`` (high): a secret (planted canary or known
   value) in the message of an exception escaping an entry point.
@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
+from auditor.checks.registry import RunContext, register
 from auditor.checks.secrets_scan import FollowingScanner, redact_spans
-from auditor.discipline import ENTRY_POINT_EXPECTED
 from auditor.events import EntryEvent, Event, ExitEvent, Site
 from auditor.findings import Finding, Rule, Severity
+from auditor.nova.expected import ENTRY_POINT_EXPECTED
 
 __all__ = ["RULES", "ExceptionsCheck"]
 
@@ -37,11 +38,17 @@ INCONSISTENT = Rule("leaked-exception/inconsistent-state", Severity.HIGH,
 RULES = (UNEXPECTED, SECRET, INCONSISTENT)
 
 
+@register(*RULES)
 class ExceptionsCheck:
     """Judges ExitEvents against the expected-exception table and entry state."""
 
     #: the event types ``observe`` looks at (the session dispatches by type)
     EVENTS = (EntryEvent, ExitEvent)
+
+    @classmethod
+    def for_run(cls, ctx: RunContext) -> "ExceptionsCheck":
+        """The check for one audited run (``registry.Check``)."""
+        return cls(ctx.canaries, ctx.expected)
 
     def __init__(self, secrets: Mapping[str, str] | Any = (),
                  expected: Mapping[str, tuple[str, ...]] = ENTRY_POINT_EXPECTED):

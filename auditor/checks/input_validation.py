@@ -25,6 +25,7 @@ import logging
 import re
 from typing import Iterable
 
+from auditor.checks.registry import RunContext, register
 from auditor.events import (AccountingSnapshot, BadInput, Event, ExitEvent, LogEvent, Site,
                             UsageSnapshot)
 from auditor.findings import Finding, Rule, Severity
@@ -48,11 +49,17 @@ _AUDITING = re.compile(r"Auditing locally available compute resources for .* \(n
 _RT = "nova/compute/resource_tracker.py"
 
 
+@register(*RULES)
 class InputValidationCheck:
     """Correlates planted bad input with crashes and accounting damage on the same node."""
 
     #: the event types ``observe`` looks at (the session dispatches by type)
     EVENTS = (BadInput, LogEvent, ExitEvent, AccountingSnapshot, UsageSnapshot)
+
+    @classmethod
+    def for_run(cls, ctx: RunContext) -> "InputValidationCheck":
+        """The check for one audited run (``registry.Check``)."""
+        return cls()
 
     def __init__(self) -> None:
         self._bad: dict[str, list[str]] = {}         # node -> "field: description"

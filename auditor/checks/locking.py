@@ -27,11 +27,12 @@ import re
 from collections import defaultdict
 from typing import Iterable
 
-from auditor.discipline import DEFAULT, Discipline
+from auditor.checks.registry import RunContext, register
 from auditor.events import (
     SEMAPHORE, CallEvent, EntryEvent, Event, ExitEvent, LockEvent, Site, StateAccess,
 )
 from auditor.findings import Finding, Rule, Severity
+from auditor.nova.discipline import DEFAULT, Discipline
 
 __all__ = ["RULES", "LockingCheck"]
 
@@ -86,11 +87,17 @@ class _Agg:
             self.context.add(context)
 
 
+@register(*RULES)
 class LockingCheck:
     """Streams lock, state, call and entry-point events; reports at ``finish``."""
 
     #: the event types ``observe`` looks at (the session dispatches by type)
     EVENTS = (StateAccess, LockEvent, CallEvent, EntryEvent, ExitEvent)
+
+    @classmethod
+    def for_run(cls, ctx: RunContext) -> "LockingCheck":
+        """The check for one audited run (``registry.Check``)."""
+        return cls(ctx.discipline, ctx.wait_threshold_s)
 
     def __init__(self, discipline: Discipline = DEFAULT, wait_threshold_s: float = 1.0):
         self.discipline = discipline

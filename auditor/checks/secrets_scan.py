@@ -325,6 +325,10 @@ class FollowingScanner:
         self._version: int | None = None
         self._scanner = Scanner({} if self._follows else registry)
 
+    def __deepcopy__(self, memo: dict) -> "FollowingScanner":
+        """A cache of its registry: a copy of a check (``AuditSession.preview``) shares it."""
+        return self
+
     @property
     def current(self) -> Scanner:
         if self._follows and self._registry.version != self._version:

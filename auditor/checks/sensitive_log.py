@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Mapping
 
+from auditor.checks.registry import RunContext, register
 from auditor.checks.secrets_scan import FollowingScanner, Hit, PatternHit, Scanner, redact_spans
 from auditor.events import LogEvent, Site
 from auditor.findings import Finding, Rule, Severity, redact
@@ -98,6 +99,7 @@ class _Seen:
     count: int = 1
 
 
+@register(*RULES)
 class SensitiveLogCheck:
     """Scan every ``LogEvent`` for known secrets and secret-shaped values.
 
@@ -108,6 +110,11 @@ class SensitiveLogCheck:
 
     #: the only event type ``observe`` looks at (the session dispatches by type)
     EVENTS = (LogEvent,)
+
+    @classmethod
+    def for_run(cls, ctx: RunContext) -> "SensitiveLogCheck":
+        """The check for one audited run (``registry.Check``)."""
+        return cls(ctx.canaries, run=ctx.run)
 
     def __init__(self, registry: Mapping[str, str] | Any, *, patterns: bool = True,
                  run: str = "") -> None:

@@ -3,7 +3,9 @@
 Surfaces (one module each): ``logging_hook`` (log records at DEBUG), ``locks``
 (oslo.concurrency locks), ``external_calls`` (placement and Ironic),
 ``tracker`` (ResourceTracker entry points and shared state, with
-``containers``). Hook points in modules not yet imported are applied when
+``containers``), ``config`` (``nova.config.parse_args``, tracing only). Every
+wrapper step runs through ``recorder.guarded``: an auditor error becomes an
+``auditor-error`` finding, never an exception in nova. Hook points in modules not yet imported are applied when
 they are imported (wrapt post-import hooks), so installing before or after
 importing nova gives the same coverage.
 
@@ -18,17 +20,17 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from auditor.discipline import DEFAULT, Discipline
 from auditor.events import Sink
-from auditor.hooks import external_calls, locks, logging_hook, tracker
-from auditor.hooks.context import ErrorHandler, Recorder
+from auditor.hooks import config, external_calls, locks, logging_hook, tracker
+from auditor.hooks.recorder import ErrorHandler, Recorder
 from auditor.hooks.ledger import Ledger
 from auditor.hooks.logging_hook import DEFAULT_LOGGERS
+from auditor.nova.discipline import DEFAULT, Discipline
 
 __all__ = ["install", "Installation", "DEFAULT_LOGGERS", "SURFACES"]
 
 #: Every hook module, in install order; each declares its ``TARGETS`` table.
-SURFACES = (logging_hook, locks, external_calls, tracker)
+SURFACES = (logging_hook, locks, external_calls, tracker, config)
 
 _guard = threading.Lock()
 _active: "Installation | None" = None
@@ -75,11 +77,12 @@ class Installation:
 
 def install(sink: Sink, *, discipline: Discipline = DEFAULT,
             capture_loggers: tuple[str, ...] = DEFAULT_LOGGERS, force_debug: bool = True,
-            on_error: ErrorHandler | None = None) -> Installation:
+            watch_config: bool = False, on_error: ErrorHandler | None = None) -> Installation:
     """Wrap every hook point and send events to ``sink`` (synchronously, on the emitting thread).
 
     ``force_debug``: capture log records from DEBUG up even where the logging
     configuration drops them; False captures only the records it emits.
+    ``watch_config``: also record ``nova.config.parse_args`` returning (``ConfigParsed``).
     ``on_error(exc, where)`` receives the auditor's own errors (and the sink's);
     they never reach the audited code. Raises RuntimeError if hooks are already installed.
     """
@@ -93,6 +96,8 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
         ledger = Ledger(rec)
         _active = installation = Installation(rec, ledger, tracking)
     for surface in SURFACES:
+        if surface is config and not watch_config:
+            continue
         emitted_only = surface is logging_hook and not force_debug
         ledger.apply(logging_hook.EMITTED_ONLY if emitted_only else surface.TARGETS)
     tracking.adopt_seen()

@@ -8,13 +8,21 @@ from typing import Any
 import wrapt
 
 from auditor.events import StateAccess
-from auditor.hooks.context import Recorder, owner, site
+from auditor.hooks.recorder import Recorder, guarded, owner
+from auditor.hooks.sites import site
 
 __all__ = ["wrap", "unwrap", "is_proxy"]
 
 
 def _key(key: Any) -> str:
     return key if isinstance(key, str) else repr(key)
+
+
+@guarded("containers")
+def _record(rec: Recorder, attr: str, tracker: int, op: str, key: Any) -> None:
+    who = owner()
+    rec.emit(StateAccess(*rec.stamp(who), attr, op, None if key is None else _key(key), tracker,
+                         site(), rec.held_by(who)))
 
 
 class _Recording(wrapt.ObjectProxy):
@@ -28,15 +36,8 @@ class _Recording(wrapt.ObjectProxy):
 
     def _note(self, op: str, key: Any = None) -> None:
         rec = self._self_rec
-        if not rec.active:
-            return
-        try:
-            who = owner()
-            rec.emit(StateAccess(*rec.stamp(who), self._self_attr, op,
-                                 None if key is None else _key(key), self._self_tracker,
-                                 site(), rec.held_by(who)))
-        except Exception as exc:
-            rec.error(exc, "containers")
+        if rec.active:
+            _record(rec, self._self_attr, self._self_tracker, op, key)
 
     def __repr__(self):
         return repr(self.__wrapped__)

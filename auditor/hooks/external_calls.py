@@ -12,12 +12,12 @@ from typing import Any
 import wrapt
 
 from auditor.events import CallEvent, Site
-from auditor.hooks.context import Recorder, owner, qualname, site
+from auditor.hooks.recorder import Recorder, enter, guarded, leave, owner
+from auditor.hooks.sites import qualname, site
+from auditor.nova import hook_points as hp
 from auditor.hooks.ledger import Target, Unsupported, wrapping
 
-__all__ = ["TARGETS", "placement_name", "VERBS"]
-
-VERBS = ("get", "post", "put", "delete")
+__all__ = ["TARGETS", "placement_name"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 _NAMED = re.compile(r"^/(resource_classes|traits)/[^/]+")
@@ -30,23 +30,26 @@ def placement_name(verb: str, url: Any) -> str:
     return f"{verb.upper()} {path}" + ("?{query}" if sep else "")
 
 
+@guarded("external_calls.emit")
 def _emit(rec: Recorder, who: int, surface: str, name: str, where: Site, held: tuple[str, ...],
           duration: float, exc: BaseException | None) -> None:
-    try:
-        rec.emit(CallEvent(*rec.stamp(who), surface, name, where, duration,
-                           qualname(type(exc)) if exc is not None else None, held))
-    except Exception as err:
-        rec.error(err, f"external_calls.{surface}")
+    rec.emit(CallEvent(*rec.stamp(who), surface, name, where, duration,
+                       qualname(type(exc)) if exc is not None else None, held))
+
+
+@guarded("external_calls.call")
+def _caller(rec: Recorder) -> tuple[int, Site, tuple[str, ...]]:
+    """Who calls, from where, holding which locks."""
+    who = owner()
+    return who, site(), rec.held_by(who)
 
 
 def _timed(rec: Recorder, surface: str, name: str, wrapped, args, kwargs):
     """Call ``wrapped`` and emit a ``CallEvent`` for it."""
-    try:
-        who = owner()
-        where, held = site(), rec.held_by(who)
-    except Exception as err:
-        rec.error(err, f"external_calls.{surface}")
+    caller = _caller(rec)
+    if caller is None:
         return wrapped(*args, **kwargs)
+    who, where, held = caller
     t0 = time.monotonic()
     try:
         result = wrapped(*args, **kwargs)
@@ -108,35 +111,38 @@ def _verb_wrapper(rec: Recorder, attr: str):
     def wrapper(wrapped, instance, args, kwargs):
         if not rec.active:
             return wrapped(*args, **kwargs)
-        try:
-            name = placement_name(attr, args[0] if args else kwargs.get("url"))
-        except Exception as err:
-            rec.error(err, "external_calls.placement")
+        name = _placement_call(rec, attr, args, kwargs)
+        if name is None:
             return wrapped(*args, **kwargs)
         return _timed(rec, "placement", name, wrapped, args, kwargs)
     return wrapper
+
+
+@guarded("external_calls.placement")
+def _placement_call(rec: Recorder, verb: str, args: tuple, kwargs: dict) -> str:
+    return placement_name(verb, args[0] if args else kwargs.get("url"))
 
 
 def _report_method_wrapper(rec: Recorder, attr: str):
     def wrapper(wrapped, instance, args, kwargs):
         if not rec.active:
             return wrapped(*args, **kwargs)
-        who = owner()
-        if rec.enter("report-client", who):   # called from another report client method
-            try:
-                return wrapped(*args, **kwargs)
-            finally:
-                rec.leave("report-client", who)
+        entered = enter(rec, "report-client")
+        if entered is None:
+            return wrapped(*args, **kwargs)
+        who, depth = entered
         try:
+            if depth:   # called from another report client method
+                return wrapped(*args, **kwargs)
             return _timed(rec, "report-client", attr, wrapped, args, kwargs)
         finally:
-            rec.leave("report-client", who)
+            leave(rec, "report-client", who)
     return wrapper
 
 
 def _public_methods(cls: type) -> list[str]:
     return [name for name, value in vars(cls).items()
-            if not name.startswith("_") and name not in VERBS
+            if not name.startswith("_") and name not in hp.PLACEMENT_VERBS
             and isinstance(value, (types.FunctionType, staticmethod, classmethod))]
 
 
@@ -169,7 +175,8 @@ def _make_connection_property(rec: Recorder, original: Any, owner_cls: Any, attr
     by_conn: "weakref.WeakValueDictionary[int, _IronicProxy]" = weakref.WeakValueDictionary()
     by_driver: "weakref.WeakKeyDictionary[Any, _IronicProxy]" = weakref.WeakKeyDictionary()
 
-    def proxy_for(driver: Any, conn: Any) -> Any:
+    @guarded("external_calls.ironic_connection")
+    def proxy_for(rec: Recorder, driver: Any, conn: Any) -> Any:
         proxy = by_driver.get(driver)
         if proxy is not None and proxy.__wrapped__ is conn:
             return proxy
@@ -184,20 +191,17 @@ def _make_connection_property(rec: Recorder, original: Any, owner_cls: Any, attr
         conn = fget(driver)
         if not rec.active or conn is None or isinstance(conn, _IronicProxy):
             return conn
-        try:
-            return proxy_for(driver, conn)
-        except Exception as exc:
-            rec.error(exc, "external_calls.ironic_connection")
-            return conn
+        proxy = proxy_for(rec, driver, conn)
+        return conn if proxy is None else proxy
 
     return property(getter, original.fset, original.fdel, original.__doc__)
 
 
 TARGETS = (
-    Target("nova.scheduler.client.report", "SchedulerReportClient", VERBS,
+    Target(hp.REPORT_CLIENT_MODULE, hp.REPORT_CLIENT_CLASS, hp.PLACEMENT_VERBS,
            wrapping(_verb_wrapper)),
-    Target("nova.scheduler.client.report", "SchedulerReportClient", (),
+    Target(hp.REPORT_CLIENT_MODULE, hp.REPORT_CLIENT_CLASS, (),
            wrapping(_report_method_wrapper), select=_public_methods),
-    Target("nova.virt.ironic.driver", "IronicDriver", ("ironic_connection",),
+    Target(hp.IRONIC_DRIVER_MODULE, hp.IRONIC_DRIVER_CLASS, (hp.IRONIC_CONNECTION,),
            _make_connection_property),
 )

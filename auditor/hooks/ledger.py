@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 
 import wrapt
 
-from auditor.hooks.context import Recorder
+from auditor.hooks.recorder import Recorder
 
 __all__ = ["Target", "Ledger", "MISSING", "Unsupported", "wrapping"]
 

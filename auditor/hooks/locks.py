@@ -8,7 +8,9 @@ from typing import Any
 import wrapt
 
 from auditor.events import SEMAPHORE, LockEvent, Site
-from auditor.hooks.context import Recorder, caller_frame, owner, relpath, site
+from auditor.hooks.recorder import Recorder, guarded, owner
+from auditor.hooks.sites import caller_frame, relpath, site
+from auditor.nova import hook_points as hp
 from auditor.hooks.ledger import Target, wrapping
 
 __all__ = ["TARGETS"]
@@ -48,47 +50,53 @@ class _RecordingLock(wrapt.ObjectProxy):
         value = self.__wrapped__.__enter__()
         rec = self._self_rec
         if rec.active:
-            try:
-                self._acquired(rec)
-            except Exception as exc:
-                rec.error(exc, "locks.acquire")
+            _acquired(rec, self)
         return value
-
-    def _acquired(self, rec: Recorder) -> None:
-        who = owner()
-        now = time.monotonic()
-        self._self_t1 = now
-        stack = rec.held.setdefault(who, [])
-        held = tuple(stack)
-        stack.append(self._self_name)
-        rec.emit(LockEvent(*rec.stamp(who), self._self_name, "acquire", self._self_site,
-                           self._self_fair, now - self._self_t0, 0.0, held))
 
     def __exit__(self, exc_type, exc, tb):
         rec = self._self_rec
         if rec.active and self._self_t1 is not None:
             # Emitted while the lock is still held, so its seq precedes the next holder's acquire.
-            try:
-                self._releasing(rec, exc)
-            except Exception as err:
-                rec.error(err, "locks.release")
+            _releasing(rec, self, exc)
         return self.__wrapped__.__exit__(exc_type, exc, tb)
 
-    def _releasing(self, rec: Recorder, exc: BaseException | None) -> None:
-        who = owner()
-        name = self._self_name
-        stack = rec.held.get(who, [])
-        held = tuple(stack)
-        for i in range(len(stack) - 1, -1, -1):
-            if stack[i] == name:
-                del stack[i]
-                break
-        if not stack:
-            rec.held.pop(who, None)
-        if exc is not None and name == SEMAPHORE:
-            rec.lock_exc[who] = exc
-        rec.emit(LockEvent(*rec.stamp(who), name, "release", self._self_site, self._self_fair,
-                           0.0, time.monotonic() - self._self_t1, held))
+
+@guarded("locks.acquire")
+def _acquired(rec: Recorder, lock: _RecordingLock) -> None:
+    who = owner()
+    now = time.monotonic()
+    lock._self_t1 = now
+    stack = rec.held.setdefault(who, [])
+    held = tuple(stack)
+    stack.append(lock._self_name)
+    rec.emit(LockEvent(*rec.stamp(who), lock._self_name, "acquire", lock._self_site,
+                       lock._self_fair, now - lock._self_t0, 0.0, held))
+
+
+@guarded("locks.release")
+def _releasing(rec: Recorder, lock: _RecordingLock, exc: BaseException | None) -> None:
+    who = owner()
+    name = lock._self_name
+    stack = rec.held.get(who, [])
+    held = tuple(stack)
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] == name:
+            del stack[i]
+            break
+    if not stack:
+        rec.held.pop(who, None)
+    if exc is not None and name == SEMAPHORE:
+        rec.lock_exc[who] = exc
+    rec.emit(LockEvent(*rec.stamp(who), name, "release", lock._self_site, lock._self_fair,
+                       0.0, time.monotonic() - lock._self_t1, held))
+
+
+@guarded("locks.lock")
+def _lock_call(rec: Recorder, args: tuple, kwargs: dict) -> tuple[str, bool, Site]:
+    """``lock()``'s name and fairness, and who called it."""
+    name = args[0] if args else kwargs["name"]
+    fair = bool(kwargs["fair"] if "fair" in kwargs else (args[7] if len(args) > 7 else False))
+    return str(name), fair, _caller_site()
 
 
 def _lock_wrapper(rec: Recorder, attr: str):
@@ -96,20 +104,12 @@ def _lock_wrapper(rec: Recorder, attr: str):
         if not rec.active:
             return wrapped(*args, **kwargs)
         t0 = time.monotonic()
-        try:
-            name = args[0] if args else kwargs["name"]
-            fair = bool(kwargs["fair"] if "fair" in kwargs else (args[7] if len(args) > 7 else False))
-            where = _caller_site()
-        except Exception as exc:
-            rec.error(exc, "locks.lock")
-            return wrapped(*args, **kwargs)
+        call = _lock_call(rec, args, kwargs)
         cm = wrapped(*args, **kwargs)
-        return _RecordingLock(cm, rec, str(name), fair, where, t0)
+        return cm if call is None else _RecordingLock(cm, rec, *call, t0)
     return wrapper
 
 
-#: ``synchronized``'s ``inner`` looks ``lock`` up as a module global at call time,
-#: so wrapping the module attribute also covers nova's ``utils.synchronized``.
 TARGETS = (
-    Target("oslo_concurrency.lockutils", "", ("lock",), wrapping(_lock_wrapper)),
+    Target(hp.LOCKUTILS_MODULE, "", (hp.LOCK_FUNCTION,), wrapping(_lock_wrapper)),
 )

@@ -22,7 +22,8 @@ from typing import Any
 import wrapt
 
 from auditor.events import LogEvent, Site
-from auditor.hooks.context import Recorder, owner, relpath
+from auditor.hooks.recorder import Recorder, guarded, owner
+from auditor.hooks.sites import relpath
 from auditor.hooks.ledger import Target, wrapping
 
 __all__ = ["TARGETS", "EMITTED_ONLY", "DEFAULT_LOGGERS", "configure"]
@@ -134,16 +135,39 @@ def _make_record_wrapper(rec: Recorder, attr: str):
         level = args[1] if len(args) > 1 else kwargs.get("level")
         if is_enabled_for(instance, level):
             return wrapped(*args, **kwargs)
-        try:
-            record = wrapped(*args, **kwargs)
-        except Exception as exc:
-            # Unaudited, this record would never have been built: its errors are ours.
-            rec.error(exc, "logging.forced_record")
+        record = _build_forced(rec, wrapped, args, kwargs)
+        if record is None:
             name, level, fn, lno, msg = args[:5]
             record = logging.LogRecord(name, level, fn, lno, msg, (), None)
-        _forced[owner()] = record
+        _note_forced(rec, record)
         return record
     return wrapper
+
+
+@guarded("logging.forced_record")
+def _build_forced(rec: Recorder, make: Any, args: tuple, kwargs: dict) -> logging.LogRecord:
+    """Unaudited, this record would never have been built: its errors are ours."""
+    return make(*args, **kwargs)
+
+
+@guarded("logging.forced_record")
+def _note_forced(rec: Recorder, record: logging.LogRecord) -> None:
+    _forced[owner()] = record
+
+
+@guarded("logging.handle")
+def _capture(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> None:
+    rec.emit(_event(rec, logger, record))
+
+
+@guarded("logging.handle", default=False)
+def _take_forced(rec: Recorder, record: logging.LogRecord) -> bool:
+    """Whether ``record`` was built only for the audit (forgotten now)."""
+    who = owner()
+    if _forced.get(who) is record:
+        del _forced[who]
+        return True
+    return False
 
 
 def _handle_wrapper(rec: Recorder, attr: str):
@@ -151,13 +175,8 @@ def _handle_wrapper(rec: Recorder, attr: str):
         if not (rec.active and _is_captured(instance)):
             return wrapped(*args, **kwargs)
         record = args[0] if args else kwargs.get("record")
-        try:
-            rec.emit(_event(rec, instance, record))
-        except Exception as exc:
-            rec.error(exc, "logging.handle")
-        who = owner()
-        if _forced.get(who) is record:
-            del _forced[who]
+        _capture(rec, instance, record)
+        if _take_forced(rec, record):
             return None   # built only for the audit: the handlers never see it
         return wrapped(*args, **kwargs)
     return wrapper

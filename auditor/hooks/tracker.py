@@ -7,17 +7,16 @@ import types
 import weakref
 from typing import Any
 
-from auditor.discipline import Discipline
+from auditor.nova import hook_points as hp
+from auditor.nova.discipline import Discipline
 from auditor.events import EntryEvent, ExitEvent, Site, StateAccess
 from auditor.hooks import containers
-from auditor.hooks.context import Recorder, owner, qualname, relpath, site
+from auditor.hooks.recorder import Recorder, guarded, owner
+from auditor.hooks.sites import qualname, relpath, site
 from auditor.hooks.ledger import MISSING, Target, wrapping
 
-__all__ = ["TARGETS", "CLAIMS", "Tracking"]
+__all__ = ["TARGETS", "Tracking"]
 
-#: Entry points whose events carry a tracker state snapshot.
-CLAIMS = ("instance_claim", "rebuild_claim", "resize_claim", "abort_instance_claim")
-_REQUIRED = CLAIMS + ("update_available_resource", "_update_available_resource")
 _NODE_FIELDS = ("memory_mb_used", "vcpus_used", "local_gb_used", "running_vms")
 
 
@@ -74,22 +73,30 @@ class Tracking:
         self.trackers = weakref.WeakSet()
 
 
+_FAILED: Any = object()
+
+
+@guarded("tracker.setattr", default=_FAILED)
+def _on_set(rec: Recorder, tracking: Tracking, rt: Any, name: str, value: Any) -> Any:
+    return tracking.on_set(rt, name, value)
+
+
+@guarded("tracker.setattr")
+def _rebound(rec: Recorder, tracking: Tracking, rt: Any, name: str) -> None:
+    tracking.rebound(rt, name)
+
+
 def _make_setattr(rec: Recorder, original: Any, owner_cls: Any, attr: str) -> Any:
     base = original if original is not MISSING else object.__setattr__
     tracking: Tracking = rec.extras["tracker"]
 
     def __setattr__(self, name, value):
         if rec.active:
-            try:
-                value = tracking.on_set(self, name, value)
-            except Exception as exc:
-                rec.error(exc, "tracker.setattr")
+            stored = _on_set(rec, tracking, self, name, value)
+            value = value if stored is _FAILED else stored
         base(self, name, value)
         if rec.active:
-            try:
-                tracking.rebound(self, name)
-            except Exception as exc:
-                rec.error(exc, "tracker.setattr")
+            _rebound(rec, tracking, self, name)
 
     return __setattr__
 
@@ -180,59 +187,60 @@ def _under_lock(rec: Recorder, who: int, exc: BaseException) -> bool:
     return False
 
 
-def _entered(rec: Recorder, who: int, name: str, rt: Any, claim: bool) -> float | None:
-    try:
-        state = _snapshot(rt) if claim else ()
-        rec.emit(EntryEvent(*rec.stamp(who), name, id(rt), rec.held_by(who), state))
-        return time.monotonic()
-    except Exception as exc:
-        rec.error(exc, "tracker.entry")
-        return None
+@guarded("tracker.entry")
+def _entered(rec: Recorder, name: str, rt: Any, claim: bool) -> tuple[int, float]:
+    """Enter the tracker surface and emit the entry; ``(owner, start time)``."""
+    who = owner()
+    state = _snapshot(rt) if claim else ()
+    rec.emit(EntryEvent(*rec.stamp(who), name, id(rt), rec.held_by(who), state))
+    rec.enter("tracker", who)   # last: a failed entry leaves nothing to undo
+    return who, time.monotonic()
 
 
+@guarded("tracker.exit")
 def _exited(rec: Recorder, who: int, name: str, rt: Any, t0: float, exc: BaseException | None,
             claim: bool) -> None:
-    try:
-        duration = time.monotonic() - t0
-        if exc is None:
-            event = ExitEvent(*rec.stamp(who), name, id(rt), duration, None, None, None,
-                              rec.held_by(who), False)
-        else:
-            try:
-                message = str(exc)
-            except Exception as err:
-                message = f"<str failed: {type(err).__name__}>"
-            event = ExitEvent(*rec.stamp(who), name, id(rt), duration, qualname(type(exc)),
-                              message, _exc_site(exc), rec.held_by(who),
-                              _under_lock(rec, who, exc), _snapshot(rt) if claim else ())
-        rec.emit(event)
-    except Exception as err:
-        rec.error(err, "tracker.exit")
+    duration = time.monotonic() - t0
+    if exc is None:
+        event = ExitEvent(*rec.stamp(who), name, id(rt), duration, None, None, None,
+                          rec.held_by(who), False)
+    else:
+        try:
+            message = str(exc)
+        except Exception as err:
+            message = f"<str failed: {type(err).__name__}>"
+        event = ExitEvent(*rec.stamp(who), name, id(rt), duration, qualname(type(exc)),
+                          message, _exc_site(exc), rec.held_by(who),
+                          _under_lock(rec, who, exc), _snapshot(rt) if claim else ())
+    rec.emit(event)
+
+
+@guarded("tracker.leave")
+def _left(rec: Recorder, who: int) -> None:
+    rec.leave("tracker", who)
+    if ("tracker", who) not in rec.depth:
+        rec.lock_exc.pop(who, None)
 
 
 def _entry_wrapper(rec: Recorder, attr: str):
-    claim = attr in CLAIMS
+    claim = attr in hp.SNAPSHOT_ENTRY_POINTS
 
     def wrapper(wrapped, instance, args, kwargs):
         if not rec.active or instance is None:
             return wrapped(*args, **kwargs)
-        who = owner()
-        rec.enter("tracker", who)
+        entered = _entered(rec, attr, instance, claim)
+        if entered is None:
+            return wrapped(*args, **kwargs)
+        who, t0 = entered
         try:
-            t0 = _entered(rec, who, attr, instance, claim)
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as exc:
-                if t0 is not None:
-                    _exited(rec, who, attr, instance, t0, exc, claim)
-                raise
-            if t0 is not None:
-                _exited(rec, who, attr, instance, t0, None, claim)
-            return result
-        finally:
-            rec.leave("tracker", who)
-            if ("tracker", who) not in rec.depth:
-                rec.lock_exc.pop(who, None)
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _exited(rec, who, attr, instance, t0, exc, claim)
+            _left(rec, who)
+            raise
+        _exited(rec, who, attr, instance, t0, None, claim)
+        _left(rec, who)
+        return result
 
     return wrapper
 
@@ -243,8 +251,8 @@ def _entry_points(cls: type) -> list[str]:
 
 
 TARGETS = (
-    Target("nova.compute.resource_tracker", "ResourceTracker", _REQUIRED,
+    Target(hp.TRACKER_MODULE, hp.TRACKER_CLASS, hp.REQUIRED_ENTRY_POINTS,
            wrapping(_entry_wrapper), select=_entry_points),
-    Target("nova.compute.resource_tracker", "ResourceTracker", ("__setattr__",),
+    Target(hp.TRACKER_MODULE, hp.TRACKER_CLASS, ("__setattr__",),
            _make_setattr, create=True),
 )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-__all__ = ["Claim", "CLAIMS", "evaluate", "render", "UPHELD", "REFUTED", "NOT_EXERCISED"]
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.tracing.trace_file import Trace
+
+__all__ = ["Claim", "REVIEW_CLAIMS", "evaluate", "render", "UPHELD", "REFUTED", "NOT_EXERCISED"]
 
 UPHELD, REFUTED, NOT_EXERCISED = "upheld", "refuted", "not exercised"
 
@@ -32,7 +35,7 @@ class Claim:
     note: str = ""
 
 
-CLAIMS: tuple[Claim, ...] = (
+REVIEW_CLAIMS: tuple[Claim, ...] = (
     Claim("logging of sensitive data", "no secret reaches a log record",
           lambda f: f["category"] == "sensitive-log", ("LogEvent",)),
     Claim("exception handling", "exceptions are handled; none escapes a tracker entry point "
@@ -61,7 +64,7 @@ def evaluate(report: Mapping[str, Any]) -> list[dict]:
     """One verdict per claim: refuted (findings), upheld (exercised, no finding), not exercised."""
     events = report.get("summary", {}).get("events", {})
     out = []
-    for claim in CLAIMS:
+    for claim in REVIEW_CLAIMS:
         hits = [f for f in report.get("findings", []) if claim.refutes(f)]
         counts = {name: int(events.get(name, 0)) for name in claim.exercised_by}
         if hits:
@@ -77,7 +80,7 @@ def evaluate(report: Mapping[str, Any]) -> list[dict]:
     return out
 
 
-def render(report: Mapping[str, Any]) -> str:
+def render(report: Mapping[str, Any], traces: "Sequence[Trace]" = ()) -> str:
     """A plain-text table of the verdicts, each refuted claim followed by its findings."""
     lines = ["Claims of a static review, checked against runtime evidence", ""]
     by_fp = {f["fingerprint"]: f for f in report.get("findings", [])}

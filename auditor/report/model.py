@@ -1,4 +1,9 @@
-"""The JSON report (schema ``auditor.report/1``): build from findings, merge, load."""
+"""The JSON report (schema ``auditor.report/1``): build from findings, merge, load, judge.
+
+A finding enters a report as a *finding record* (``finding_record``: the flat
+dict a trace file also stores); ``build_report`` aggregates records by
+fingerprint, whoever produced them (a live session or a trace file).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,14 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from auditor.findings import Finding
+from auditor.findings import Finding, Severity, at_or_above, severity_order
+from auditor.nova.runtime import MODES
 
-__all__ = ["SCHEMA", "build_report", "merge_reports", "load_report", "ReportError"]
+__all__ = ["SCHEMA", "finding_record", "build_report", "merge_reports", "load_report",
+           "failing", "ReportError"]
 
 SCHEMA = "auditor.report/1"
-_RANK = {"high": 0, "medium": 1, "low": 2}
 _OUTCOME_RANK = {"passed": 0, "skipped": 0, "failed": 1, "error": 2}
-_CONCURRENCY = ("threading", "eventlet")
 
 
 class ReportError(ValueError):
@@ -22,7 +27,7 @@ class ReportError(ValueError):
 
 def _sort_key(f: Mapping[str, Any]) -> tuple:
     loc = f["location"]
-    return (_RANK.get(f["severity"], 9), f["category"], loc["path"], loc["line"],
+    return (severity_order(f["severity"]), f["category"], loc["path"], loc["line"],
             f["rule"], f["fingerprint"])
 
 
@@ -36,7 +41,7 @@ def _finalize(report: dict[str, Any]) -> dict[str, Any]:
         by_severity[f["severity"]] = by_severity.get(f["severity"], 0) + 1
     report["summary"]["findings_by_category"] = dict(sorted(by_category.items()))
     report["summary"]["findings_by_severity"] = {
-        s: by_severity[s] for s in _RANK if s in by_severity}
+        s.value: by_severity[s.value] for s in Severity if s.value in by_severity}
     return report
 
 
@@ -61,35 +66,49 @@ def _coverage(coverage: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_report(*, findings: Iterable[Finding], runs: list[dict], coverage: dict,
+def finding_record(finding: Finding) -> dict[str, Any]:
+    """The flat record of one finding (what a trace file's ``finding`` line holds)."""
+    site = finding.site
+    return {"rule": finding.rule.id, "category": finding.category,
+            "severity": finding.severity.value, "title": finding.rule.title,
+            "help": finding.rule.help, "message": finding.message,
+            "location": {"path": site.path, "line": site.line, "function": site.function},
+            "evidence": {str(k): str(v) for k, v in finding.evidence.items()},
+            "fingerprint": finding.fingerprint, "run": finding.run}
+
+
+def build_report(*, findings: Iterable[Mapping[str, Any]], runs: list[dict], coverage: dict,
                  target: dict, events: Mapping[str, int], tool_version: str) -> dict:
-    """The report of one audit: findings aggregated by fingerprint, sorted by severity,
-    category and path; ``rules`` (an extra key) holds the catalogue entry of each rule seen.
+    """The report of one audit from finding records (``finding_record``): aggregated by
+    fingerprint, sorted by severity, category and path; ``rules`` (an extra key) holds
+    the catalogue entry of each rule seen.
     """
     merged: dict[str, dict[str, Any]] = {}
     rules: dict[str, dict[str, str]] = {}
-    for finding in findings:
-        fp = finding.fingerprint
+    for record in findings:
+        fp = record.get("fingerprint", "")
         entry = merged.get(fp)
         if entry is None:
-            site = finding.site
+            loc = record.get("location", {})
             merged[fp] = entry = {
-                "rule": finding.rule.id,
-                "category": finding.category,
-                "severity": finding.severity.value,
-                "message": finding.message,
-                "location": {"path": site.path, "line": site.line, "function": site.function},
+                "rule": record["rule"],
+                "category": record["category"],
+                "severity": record["severity"],
+                "message": record.get("message", ""),
+                "location": {"path": loc.get("path", "?"), "line": loc.get("line", 0),
+                             "function": loc.get("function", "?")},
                 "runs": [],
                 "count": 0,
-                "evidence": {str(k): str(v) for k, v in finding.evidence.items()},
+                "evidence": {str(k): str(v) for k, v in record.get("evidence", {}).items()},
                 "fingerprint": fp,
             }
-            rules.setdefault(finding.rule.id, {
-                "title": finding.rule.title, "severity": finding.severity.value,
-                "help": finding.rule.help})
+            rules.setdefault(record["rule"], {
+                "title": record.get("title", ""), "severity": record["severity"],
+                "help": record.get("help", "")})
         entry["count"] += 1
-        if finding.run and finding.run not in entry["runs"]:
-            entry["runs"].append(finding.run)
+        run = record.get("run")
+        if run and run not in entry["runs"]:
+            entry["runs"].append(run)
     report = {
         "schema": SCHEMA,
         "tool": {"name": "auditor", "version": tool_version},
@@ -104,6 +123,13 @@ def build_report(*, findings: Iterable[Finding], runs: list[dict], coverage: dic
     return _finalize(report)
 
 
+def failing(report: Mapping[str, Any] | None, fail_on: str) -> list[Mapping[str, Any]]:
+    """The report's findings at or above ``fail_on`` (``never``: none)."""
+    if not report:
+        return []
+    return [f for f in report["findings"] if at_or_above(f["severity"], fail_on)]
+
+
 def _merge_target(targets: list[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for target in targets:
@@ -116,7 +142,7 @@ def _merge_target(targets: list[Mapping[str, Any]]) -> dict[str, Any]:
                 out[key] = f"{out[key]}, {value}"
     modes = {m for t in targets for m in str(t.get("concurrency", "")).split("+") if m}
     if modes:
-        ordered = [m for m in _CONCURRENCY if m in modes] + sorted(modes - set(_CONCURRENCY))
+        ordered = [m for m in MODES if m in modes] + sorted(modes - set(MODES))
         out["concurrency"] = "+".join(ordered)
     return out
 

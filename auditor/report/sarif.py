@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from auditor.checks.catalogue import anchor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.tracing.trace_file import Trace
 
 __all__ = ["render", "to_sarif", "SARIF_SCHEMA_URI", "help_uri"]
 
@@ -14,7 +19,7 @@ _BASE = "SITE_PACKAGES"
 
 def help_uri(rule_id: str) -> str:
     """Where a rule's catalogue entry lives in the docs."""
-    return f"docs/rules.md#{rule_id.replace('/', '-')}"
+    return f"docs/rules.md#{anchor(rule_id)}"
 
 
 def _rule(rule_id: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +88,6 @@ def to_sarif(report: dict) -> dict[str, Any]:
     return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def render(report: dict) -> str:
+def render(report: Mapping, traces: "Sequence[Trace]" = ()) -> str:
     """The report as SARIF 2.1.0 JSON text."""
     return json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n"

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from auditor.findings import Severity
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.tracing.trace_file import Trace
+
 __all__ = ["render", "TOP"]
 
 TOP = 15
-_SEVERITIES = ("high", "medium", "low")
+_SEVERITIES = tuple(s.value for s in Severity)
 _COVERAGE_NAMES = {
     "log_call_sites": "log call sites",
     "synchronized_entry_points": "synchronized entry points",
@@ -98,7 +103,7 @@ def _coverage(console: Console, coverage: dict[str, Any]) -> None:
         console.print(Text("  missing hook points: none"))
 
 
-def render(report: dict) -> str:
+def render(report: Mapping, traces: "Sequence[Trace]" = ()) -> str:
     """The summary as plain text, 100 columns, no colour codes."""
     out = io.StringIO()
     console = Console(file=out, width=100, force_terminal=False, color_system=None,

@@ -14,27 +14,15 @@ import fnmatch
 import os
 import sys
 
+from auditor.tracing.environment import (DEFAULT_EXCLUDE, ENV_DEBUG, ENV_DISABLE, ENV_EXCLUDE,
+                                        ENV_TRACE, interval, kill_file, truthy)
+
 __all__ = ["initialize", "program_name", "disabled", "excluded", "pythonpath_with",
-           "pythonpath_without", "SITE_DIR", "ENV_TRACE", "ENV_DISABLE", "ENV_DISABLE_FILE",
-           "ENV_EXCLUDE", "ENV_INTERVAL", "ENV_DEBUG", "ENV_HOME", "truthy", "DEFAULT_EXCLUDE",
-           "KILL_FILE_NAME"]
+           "pythonpath_without", "SITE_DIR"]
 
 #: The directory ``auditor trace`` prepends to PYTHONPATH (contains only sitecustomize.py).
 SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")
 
-ENV_TRACE = "AUDITOR_TRACE"                  # trace path template; its presence turns tracing on
-ENV_DISABLE = "AUDITOR_TRACE_DISABLE"        # kill switch: any value but "", "0", "false", "no"
-ENV_DISABLE_FILE = "AUDITOR_TRACE_DISABLE_FILE"  # kill switch file (default: next to the trace)
-ENV_EXCLUDE = "AUDITOR_TRACE_EXCLUDE"        # extra program names (fnmatch patterns), comma-separated
-ENV_INTERVAL = "AUDITOR_TRACE_INTERVAL"      # seconds between finding flushes (default 60)
-ENV_DEBUG = "AUDITOR_TRACE_DEBUG"            # capture DEBUG records logging drops (full audit cost)
-ENV_HOME = "AUDITOR_TRACE_HOME"              # where ``auditor`` is, for interpreters lacking it
-
-#: Programs never traced: installers and the auditor's own command.
-DEFAULT_EXCLUDE = ("pip", "pip3", "pip3.*", "auditor", "auditor.cli")
-KILL_FILE_NAME = "auditor-trace.disable"
-
-_FALSE = ("", "0", "false", "no", "off")
 _OPTS_WITH_VALUE = ("-W", "-X", "--check-hash-based-pycs")
 
 
@@ -56,17 +44,6 @@ def program_name(argv: list[str]) -> str:
         if arg == "-" or not arg.startswith("-"):
             return os.path.basename(arg) or arg
     return os.path.basename(argv[0]) if argv else "python"
-
-
-def kill_file(template: str) -> str:
-    """The kill switch file: ``$AUDITOR_TRACE_DISABLE_FILE``, else next to the trace files."""
-    return os.environ.get(ENV_DISABLE_FILE) or os.path.join(
-        os.path.dirname(os.path.abspath(template)), KILL_FILE_NAME)
-
-
-def truthy(name: str) -> bool:
-    """Whether environment variable ``name`` is set to anything but "", "0", "false", "no", "off"."""
-    return os.environ.get(name, "").strip().lower() not in _FALSE
 
 
 def disabled(template: str) -> bool:
@@ -160,13 +137,12 @@ def _initialize() -> bool:
         return False   # this program only: its Python children are still traced
     import wrapt
 
-    from auditor import trace as _unused  # noqa: F401 - fail now, not inside nova's import
+    from auditor.tracing import tracer  # fail now, not inside nova's import
 
     def start(module) -> None:
         try:
-            from auditor import trace
-
-            trace.start(template, program)
+            tracer.start(template, program, interval_s=interval(), debug=truthy(ENV_DEBUG),
+                         kill_file=kill_file(template))
         except Exception as exc:  # noqa: BLE001
             _warn(f"tracing not started: {type(exc).__name__}: {exc}")
 

@@ -1,6 +1,7 @@
 """Tracing mode: an audit session inside a live process, writing one JSON-lines trace per process.
 
-``start`` runs when the traced process imports ``nova`` (see ``auditor.bootstrap``).
+``start`` runs when the traced process imports ``nova`` (see ``auditor.tracing.bootstrap``);
+the file format is ``auditor.tracing.trace_file``.
 Checks run in the process. Log records are judged as the service's logging
 configuration emits them (with ``debug``, from DEBUG up whatever it says: a
 full audit's cost). The trace gets what the timeline and the report need:
@@ -22,102 +23,31 @@ import threading
 import time
 from typing import Any
 
-from auditor.events import CallEvent, ExitEvent, LockEvent, LogEvent
+from auditor.events import CallEvent, ConfigParsed, ExitEvent, LockEvent, LogEvent
+from auditor.nova.runtime import MODES, concurrency, nova_version, process_conf, seed_canaries
+from auditor.tracing.environment import DEFAULT_INTERVAL_S, kill_file as default_kill_file
+from auditor.tracing.trace_file import (SCHEMA, finding_fields, line_writer, open_exclusive,
+                                        site_fields, trace_path)
 
-__all__ = ["Tracer", "start", "current", "trace_path", "SCHEMA", "RECORDS", "DEFAULT_INTERVAL_S"]
+__all__ = ["Tracer", "start", "current", "DEFAULT_INTERVAL_S"]
 
-SCHEMA = "auditor.trace/1"
-#: The ``event`` values a trace holds, in the order a process writes them.
-RECORDS = ("trace-start", "lock", "call", "entry", "finding", "coverage", "trace-end")
-DEFAULT_INTERVAL_S = 60.0
 #: Rules dropped at intermediate flushes: another thread may hold a lock right then.
 _END_ONLY = ("lock-held/at-end",)
 
 _current: "Tracer | None" = None
 
 
-def trace_path(template: str, pid: int, program: str = "python") -> str:
-    """The trace file for ``pid``: ``{pid}``/``{program}`` substituted, else ``TEMPLATE.<pid>``."""
-    if "{pid}" in template or "{program}" in template:
-        return template.replace("{pid}", str(pid)).replace("{program}", program)
-    return f"{template}.{pid}"
-
-
-def _open_exclusive(path: str) -> tuple[str, int]:
-    """Create ``path`` (or ``path.N`` if taken: pid reuse, exec) 0600, exclusively."""
-    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-    for n in range(100):
-        candidate = path if n == 0 else f"{path}.{n}"
-        try:
-            return candidate, os.open(candidate, flags, 0o600)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"{path}: 100 trace files with this name exist already")
-
-
-class _FdWriter:
-    """File-like over a descriptor: each ``write`` is whole ``os.write`` calls, nothing buffered."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-
-    def write(self, text: str) -> None:
-        data = text.encode("utf-8", "backslashreplace")
-        while data:
-            data = data[os.write(self.fd, data):]
-
-    def flush(self) -> None:
-        """Nothing to flush: every write already reached the kernel."""
-
-
-def _structlog_writer(fd: int, pid: int):
-    """A structlog logger of our own (the host's structlog configuration is left alone)."""
-    import structlog
-
-    def stamp(logger, method, event_dict):
-        return {"event": event_dict.pop("event"), "pid": pid, **event_dict}
-
-    return structlog.wrap_logger(
-        structlog.WriteLogger(_FdWriter(fd)),
-        processors=[stamp, structlog.processors.JSONRenderer(separators=(",", ":"), default=str)],
-        wrapper_class=structlog.BoundLogger, context_class=dict,
-        cache_logger_on_first_use=False).bind()
-
-
-def _site(site) -> dict:
-    return {"path": site.path, "line": site.line, "function": site.function}
-
-
-def _interval() -> float:
-    from auditor.bootstrap import ENV_INTERVAL
-
-    try:
-        value = float(os.environ.get(ENV_INTERVAL, DEFAULT_INTERVAL_S))
-    except ValueError:
-        return DEFAULT_INTERVAL_S
-    return value if value > 0 else DEFAULT_INTERVAL_S
-
-
-def _concurrency() -> str:
-    patcher = sys.modules.get("eventlet.patcher")
-    try:
-        return "eventlet" if patcher and patcher.is_monkey_patched("thread") else "threading"
-    except Exception:  # noqa: BLE001
-        return "threading"
-
-
 class Tracer:
     """One traced process: its session, its file, and the records between them."""
 
     def __init__(self, template: str, program: str, interval_s: float = DEFAULT_INTERVAL_S,
-                 debug: bool = False):
-        from auditor.bootstrap import kill_file
-
+                 debug: bool = False, kill_file: str | None = None):
+        """``kill_file``: stop at the next flush once it exists (default: ``environment.kill_file``)."""
         self.template = template
         self.program = program
         self.interval_s = interval_s
         self.debug = debug
-        self.kill_file = kill_file(template)
+        self.kill_file = kill_file or default_kill_file(template)
         self.path: str | None = None
         self.session = None
         self._fd: int | None = None
@@ -200,18 +130,12 @@ class Tracer:
         with self._io:
             if self._log is not None:
                 return
-            self.path, self._fd = _open_exclusive(trace_path(self.template, self.pid, self.program))
-            self._log = _structlog_writer(self._fd, self.pid)
-        from importlib import metadata
-
-        try:
-            nova = metadata.version("nova")
-        except Exception:  # noqa: BLE001
-            nova = "unknown"
+            self.path, self._fd = open_exclusive(trace_path(self.template, self.pid, self.program))
+            self._log = line_writer(self._fd, self.pid)
         from auditor import __version__
 
         self.write("trace-start", schema=SCHEMA, program=self.program, ppid=os.getppid(),
-                   run=self.run_id, wall=self._wall0, t=self._mono0, nova=nova,
+                   run=self.run_id, wall=self._wall0, t=self._mono0, nova=nova_version(),
                    auditor=__version__, python=sys.version.split()[0],
                    interval_s=self.interval_s, debug=self.debug)
 
@@ -228,12 +152,14 @@ class Tracer:
 
     def observe(self, ev) -> None:
         kind = type(ev)
-        if kind is LockEvent:
+        if kind is ConfigParsed:
+            _refresh_canaries(self.session)
+        elif kind is LockEvent:
             self._lock(ev)
         elif kind is CallEvent:
             self.write("call", surface=ev.surface, name=ev.name, t=ev.t - ev.duration_s,
                        dur_s=ev.duration_s, exc=ev.exc_type, owner=ev.owner, thread=ev.thread,
-                       held=list(ev.held), site=_site(ev.site))
+                       held=list(ev.held), site=site_fields(ev.site))
         elif kind is ExitEvent:
             self.write("entry", name=ev.name, t=ev.t - ev.duration_s, dur_s=ev.duration_s,
                        exc=ev.exc_type, owner=ev.owner, thread=ev.thread)
@@ -254,7 +180,7 @@ class Tracer:
         if not stack:
             self._holds.pop(key, None)
         self.write("lock", name=ev.name, t=t0, wait_s=wait_s, hold_s=ev.hold_s, owner=ev.owner,
-                   thread=ev.thread, site=_site(site))
+                   thread=ev.thread, site=site_fields(site))
 
     # -- findings -------------------------------------------------------------------
 
@@ -269,11 +195,11 @@ class Tracer:
             _refresh_canaries(self.session)
             drop = None if final else (lambda f: f.rule.id in _END_ONLY)
             found = self.session.end_run("passed", now - self._mono0, drop=drop)
-            self.session.findings.clear()
-            self.session.runs.clear()
+            self.session.reset()
+            secrets = self.session.canaries.secrets()
             for finding in found:
-                self._finding(finding)
-            self.write("coverage", t=now, concurrency=_concurrency(),
+                self.write("finding", **finding_fields(finding, secrets))
+            self.write("coverage", t=now, concurrency=concurrency() or MODES[0],
                        coverage=self.session.coverage.report(self.session.missing_hook_points),
                        events=dict(self.session.event_counts))
             if not final:
@@ -284,31 +210,12 @@ class Tracer:
         finally:
             self._flushing.release()
 
-    def _finding(self, finding) -> None:
-        from auditor.findings import redact
-
-        secrets = self.session.canaries.secrets()
-        self.write("finding", rule=finding.rule.id, category=finding.category,
-                   severity=finding.severity.value, title=finding.rule.title,
-                   help=finding.rule.help, message=redact(finding.message, secrets, 2000),
-                   location=_site(finding.site),
-                   evidence={str(k): redact(str(v), secrets, 2000)
-                             for k, v in finding.evidence.items()},
-                   fingerprint=finding.fingerprint, run=finding.run)
-
 
 def _refresh_canaries(session) -> None:
-    """Live mode: the values of nova's ``secret=True`` options are canaries."""
-    config = sys.modules.get("nova.conf")
-    conf = getattr(config, "CONF", None)
-    if conf is None or getattr(conf, "_args", None) is None:   # not parsed yet
-        return
-    from auditor.canaries import from_config
-
-    try:
-        session.canaries.update(from_config(conf))
-    except Exception as exc:  # noqa: BLE001
-        session.internal_error(exc, "trace.canaries")
+    """Live mode: the values of nova's ``secret=True`` options are canaries (once parsed)."""
+    conf = process_conf(parsed=True)
+    if conf is not None:
+        seed_canaries(session, conf, "trace.canaries")
 
 
 def _session(tracer: Tracer, canaries=None):
@@ -325,26 +232,8 @@ def _session(tracer: Tracer, canaries=None):
             except Exception as exc:  # noqa: BLE001 - the host never sees our errors
                 self.internal_error(exc, "trace.observe")
 
-    return TraceSession(AuditConfig(force_debug=tracer.debug), canaries=canaries)
-
-
-def _parse_args_wrapper(wrapped, instance, args, kwargs):
-    """``nova.config.parse_args``: once it returns, the config's secrets become canaries."""
-    result = wrapped(*args, **kwargs)
-    tracer = _current
-    if tracer is not None and tracer.session is not None:
-        _refresh_canaries(tracer.session)
-    return result
-
-
-def _hook_config(module) -> None:
-    import wrapt
-
-    try:
-        wrapt.wrap_function_wrapper(module, "parse_args", _parse_args_wrapper)
-    except Exception as exc:  # noqa: BLE001 - another nova: canaries come at the first flush
-        if _current is not None and _current.session is not None:
-            _current.session.internal_error(exc, "trace.parse_args")
+    return TraceSession(AuditConfig(force_debug=tracer.debug, watch_config=True),
+                        canaries=canaries)
 
 
 def current() -> Tracer | None:
@@ -352,18 +241,14 @@ def current() -> Tracer | None:
     return _current
 
 
-def start(template: str, program: str) -> Tracer:
+def start(template: str, program: str, *, interval_s: float = DEFAULT_INTERVAL_S,
+          debug: bool = False, kill_file: str | None = None) -> Tracer:
     """Start tracing this process (once): hooks, trace file, fork and exit handlers."""
     global _current
     if _current is not None:
         return _current
-    import wrapt
-
-    from auditor.bootstrap import ENV_DEBUG, truthy
-
-    tracer = Tracer(template, program, _interval(), debug=truthy(ENV_DEBUG)).start()
+    tracer = Tracer(template, program, interval_s, debug=debug, kill_file=kill_file).start()
     _current = tracer
-    wrapt.register_post_import_hook(_hook_config, "nova.config")
     os.register_at_fork(after_in_child=_after_fork)
     atexit.register(_at_exit)
     return tracer

@@ -7,8 +7,8 @@ import shutil
 from typing import Mapping
 
 import auditor
-from auditor.bootstrap import (ENV_DEBUG, ENV_EXCLUDE, ENV_HOME, ENV_INTERVAL, ENV_TRACE,
-                               SITE_DIR, pythonpath_with)
+from auditor.tracing.bootstrap import SITE_DIR, pythonpath_with
+from auditor.tracing.environment import ENV_DEBUG, ENV_EXCLUDE, ENV_HOME, ENV_INTERVAL, ENV_TRACE
 
 __all__ = ["HOME", "traced_env", "resolve", "exec_traced"]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from auditor.report.model import failing
+
 __all__ = ["TITLE", "NO_FINDINGS", "NOTHING_AUDITED", "FAIL_ON_LINE", "REPORT_LINE",
-           "TOP", "failing", "summary_lines"]
+           "TOP", "summary_lines"]
 
 TITLE = "auditor"
 NO_FINDINGS = "no findings"
@@ -13,16 +15,7 @@ NOTHING_AUDITED = "no test was audited"
 FAIL_ON_LINE = "{count} finding(s) at or above --audit-fail-on={fail_on}: exit status 1"
 REPORT_LINE = "report ({fmt}) written to {path}"
 TOP = 10
-_RANK = {"high": 3, "medium": 2, "low": 1}
 _MAX_TESTS = 3
-
-
-def failing(report: Mapping[str, Any] | None, fail_on: str) -> list[Mapping[str, Any]]:
-    """The report's findings at or above ``fail_on`` (``never``: none)."""
-    if not report or fail_on == "never":
-        return []
-    floor = _RANK[fail_on]
-    return [f for f in report["findings"] if _RANK.get(f["severity"], 0) >= floor]
 
 
 def _tests(runs: Sequence[str]) -> str:

@@ -11,11 +11,11 @@ PTH_NAME = "auditor-trace.pth"
 _CODE = """\
 import sys
 try:
-    from auditor.bootstrap import initialize
+    from auditor.tracing.bootstrap import initialize
 except ImportError:
     sys.path.append({home!r})
     try:
-        from auditor.bootstrap import initialize
+        from auditor.tracing.bootstrap import initialize
     except Exception as exc:
         initialize = None
         sys.stderr.write(f"auditor: tracing not started: {{type(exc).__name__}}: {{exc}}\\n")

@@ -1,7 +1,7 @@
 """Auditor trace bootstrap: imported at start-up because ``auditor trace`` put this directory on PYTHONPATH."""
 
 try:
-    from auditor.bootstrap import initialize
+    from auditor.tracing.bootstrap import initialize
 except Exception as exc:  # auditor not importable by this interpreter: run untraced
     import os
     import sys
@@ -10,7 +10,7 @@ except Exception as exc:  # auditor not importable by this interpreter: run untr
     if _home and _home not in sys.path:
         sys.path.append(_home)
         try:
-            from auditor.bootstrap import initialize
+            from auditor.tracing.bootstrap import initialize
         except Exception as exc2:  # noqa: BLE001
             sys.stderr.write(f"auditor: tracing not started: {type(exc2).__name__}: {exc2}\n")
             initialize = None

@@ -1,21 +1,99 @@
-"""Read JSON-lines traces (``auditor.trace/1``) into reports and timeline spans."""
+"""The trace file format (``auditor.trace/1``): one JSON object per line, written and read here.
+
+A process's trace is ``trace-start``, then ``lock``/``call``/``entry`` spans and
+``finding``/``coverage`` records as they are judged, then ``trace-end``. Lines
+are written whole with ``os.write`` to a file created 0600; a finding line is
+``report.model.finding_record`` redacted against every canary, and reading a
+trace aggregates those records with ``report.model.build_report``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from auditor.report.model import SCHEMA as REPORT_SCHEMA
-from auditor.report.model import ReportError, build_report
+from auditor.findings import Finding, redact
+from auditor.nova.runtime import target
+from auditor.report.model import ReportError, build_report, finding_record
 
-__all__ = ["Trace", "read_trace", "is_trace", "TRACE_SCHEMA", "SPANS"]
+__all__ = ["SCHEMA", "RECORDS", "SPANS", "trace_path", "open_exclusive", "line_writer",
+           "finding_fields", "site_fields", "Trace", "read_trace", "is_trace"]
 
-TRACE_SCHEMA = "auditor.trace/1"
+SCHEMA = "auditor.trace/1"
+#: The ``event`` values a trace holds, in the order a process writes them.
+RECORDS = ("trace-start", "lock", "call", "entry", "finding", "coverage", "trace-end")
 #: Records that become timeline spans.
 SPANS = ("lock", "call", "entry")
+_REDACT_LIMIT = 2000
 
+
+# -- writing ----------------------------------------------------------------------
+
+def trace_path(template: str, pid: int, program: str = "python") -> str:
+    """The trace file for ``pid``: ``{pid}``/``{program}`` substituted, else ``TEMPLATE.<pid>``."""
+    if "{pid}" in template or "{program}" in template:
+        return template.replace("{pid}", str(pid)).replace("{program}", program)
+    return f"{template}.{pid}"
+
+
+def open_exclusive(path: str) -> tuple[str, int]:
+    """Create ``path`` (or ``path.N`` if taken: pid reuse, exec) 0600, exclusively."""
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    for n in range(100):
+        candidate = path if n == 0 else f"{path}.{n}"
+        try:
+            return candidate, os.open(candidate, flags, 0o600)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: 100 trace files with this name exist already")
+
+
+class _FdWriter:
+    """File-like over a descriptor: each ``write`` is whole ``os.write`` calls, nothing buffered."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8", "backslashreplace")
+        while data:
+            data = data[os.write(self.fd, data):]
+
+    def flush(self) -> None:
+        """Nothing to flush: every write already reached the kernel."""
+
+
+def line_writer(fd: int, pid: int):
+    """A structlog logger of our own (the host's structlog configuration is left alone)."""
+    import structlog
+
+    def stamp(logger, method, event_dict):
+        return {"event": event_dict.pop("event"), "pid": pid, **event_dict}
+
+    return structlog.wrap_logger(
+        structlog.WriteLogger(_FdWriter(fd)),
+        processors=[stamp, structlog.processors.JSONRenderer(separators=(",", ":"), default=str)],
+        wrapper_class=structlog.BoundLogger, context_class=dict,
+        cache_logger_on_first_use=False).bind()
+
+
+def site_fields(site) -> dict:
+    return {"path": site.path, "line": site.line, "function": site.function}
+
+
+def finding_fields(finding: Finding, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """A ``finding`` line's fields: its finding record, message and evidence redacted."""
+    record = finding_record(finding)
+    record["message"] = redact(record["message"], secrets, _REDACT_LIMIT)
+    record["evidence"] = {k: redact(v, secrets, _REDACT_LIMIT)
+                          for k, v in record["evidence"].items()}
+    return record
+
+
+# -- reading ----------------------------------------------------------------------
 
 @dataclasses.dataclass
 class Trace:
@@ -78,10 +156,9 @@ def read_trace(path: str | Path) -> Trace:
         raise ReportError(f"{path} is not an auditor trace (no trace-start record); pass "
                           f"trace files written by 'auditor trace' or JSON reports")
     head = records[0]
-    if head.get("schema") != TRACE_SCHEMA:
+    if head.get("schema") != SCHEMA:
         raise ReportError(f"{path}: unsupported trace schema {head.get('schema')!r}")
-    findings: dict[str, dict[str, Any]] = {}
-    rules: dict[str, dict[str, str]] = {}
+    findings: list[dict] = []
     spans: list[dict] = []
     coverage: dict = {}
     events: dict = {}
@@ -95,7 +172,7 @@ def read_trace(path: str | Path) -> Trace:
         if kind in SPANS:
             spans.append(record)
         elif kind == "finding":
-            _add_finding(findings, rules, record)
+            findings.append(record)
         elif kind == "coverage":
             coverage, events = record.get("coverage", {}), record.get("events", {})
             concurrency = record.get("concurrency", concurrency)
@@ -109,33 +186,10 @@ def read_trace(path: str | Path) -> Trace:
         run["log_capture"] = "debug" if head["debug"] else "emitted"
     if end is None:
         run["note"] = "trace has no end record: the process was killed or is still running"
-    report = build_report(findings=(), runs=[run], coverage=coverage,
-                          target={"nova": head.get("nova", "unknown"),
-                                  "concurrency": concurrency, "program": head.get("program")},
+    report = build_report(findings=findings, runs=[run], coverage=coverage,
+                          target=target(nova=head.get("nova", "unknown"), mode=concurrency,
+                                        program=head.get("program")),
                           events=events, tool_version=head.get("auditor", ""))
-    report["findings"] = list(findings.values())
-    report["rules"] = dict(sorted(rules.items()))
-    assert report["schema"] == REPORT_SCHEMA
     return Trace(str(path), int(head.get("pid", 0)), str(head.get("program", "?")),
                  float(head.get("wall", 0.0)), float(head.get("t", 0.0)), report, spans,
                  end is not None, truncated)
-
-
-def _add_finding(findings: dict, rules: dict, record: dict) -> None:
-    fp = record.get("fingerprint", "")
-    have = findings.get(fp)
-    if have is None:
-        loc = record.get("location", {})
-        findings[fp] = have = {
-            "rule": record["rule"], "category": record["category"],
-            "severity": record["severity"], "message": record.get("message", ""),
-            "location": {"path": loc.get("path", "?"), "line": loc.get("line", 0),
-                         "function": loc.get("function", "?")},
-            "runs": [], "count": 0, "evidence": dict(record.get("evidence", {})),
-            "fingerprint": fp}
-        rules.setdefault(record["rule"], {"title": record.get("title", ""),
-                                          "severity": record["severity"],
-                                          "help": record.get("help", "")})
-    have["count"] += 1
-    if record.get("run") and record["run"] not in have["runs"]:
-        have["runs"].append(record["run"])

@@ -1,18 +1,24 @@
-"""pytest plugin (entry point ``auditor``): audit nova's tracker per test; inert without --audit."""
+"""pytest plugin (entry point ``auditor``): audit nova's tracker per test; inert without --audit.
+
+Options and hooks here; the ``audit`` fixture's object in ``fixture``, the
+terminal summary in ``summary``, the shims for nova's own tests in ``nova_compat``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
-from auditor.pytest_fixture import AuditHandle
-from auditor.pytest_nova import NovaCompat
-from auditor.pytest_summary import TITLE, failing, summary_lines
+from auditor.findings import FAIL_ON
+from auditor.pytest_plugin.fixture import AuditHandle
+from auditor.pytest_plugin.nova_compat import NovaCompat
+from auditor.pytest_plugin.summary import TITLE, summary_lines
+from auditor.report.formats import RUN_FORMATS, format_for
+from auditor.report.model import failing
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.findings import Finding
@@ -22,8 +28,7 @@ __all__ = ["FORMATS", "FAIL_ON", "DEFAULT_FAIL_ON", "MARKER", "MSG_INACTIVE",
            "MSG_ALLOW_USAGE", "MSG_BAD_CATEGORY", "MSG_BAD_INI", "WORKEROUTPUT_KEY",
            "Settings", "AuditState", "STATE_KEY", "settings_from", "run_id", "audit"]
 
-FORMATS = ("json", "sarif", "text")
-FAIL_ON = ("high", "medium", "low", "never")
+FORMATS = RUN_FORMATS
 DEFAULT_FAIL_ON = "high"
 MARKER = "audit_allow"
 MSG_INACTIVE = "the audit fixture needs an audited run: pass --audit (or set audit = true)"
@@ -32,7 +37,6 @@ MSG_ALLOW_USAGE = ("audit_allow needs one rule id or category and a non-empty re
 MSG_BAD_CATEGORY = "unknown audit category {name!r}; choose from {choices}"
 MSG_BAD_INI = "bad ini value {name} = {value!r}; choose from {choices}"
 WORKEROUTPUT_KEY = "auditor_report"
-_EXT_FORMAT = {".sarif": "sarif", ".txt": "text"}
 _OUTCOME_RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
@@ -104,17 +108,16 @@ def settings_from(config: pytest.Config) -> Settings:
     active = bool(config.getoption("audit") or config.getini("audit"))
     if not active:
         return Settings()
-    from auditor.session import CATEGORIES
+    from auditor.checks import categories as known
 
     report = config.getoption("audit_report") or config.getini("audit_report") or None
-    ext = "." + report.rsplit(".", 1)[-1].lower() if report and "." in report else ""
-    fmt = _choice(config, "audit_format", FORMATS, _EXT_FORMAT.get(ext, "json"))
+    fmt = _choice(config, "audit_format", FORMATS, format_for(report))
     fail_on = _choice(config, "audit_fail_on", FAIL_ON, DEFAULT_FAIL_ON)
     categories = tuple(config.getoption("audit_category") or config.getini("audit_category"))
     for name in categories:
-        if name not in CATEGORIES:
+        if name not in known():
             raise pytest.UsageError(MSG_BAD_CATEGORY.format(name=name,
-                                                            choices=", ".join(CATEGORIES)))
+                                                            choices=", ".join(known())))
     return Settings(True, report, fmt, fail_on, categories)
 
 
@@ -179,20 +182,6 @@ def run_id(item: pytest.Item) -> str:
     return (tail if sep else path) + nodeid
 
 
-def _target() -> dict[str, str]:
-    from importlib import metadata
-
-    target = {"nova": metadata.version("nova")}
-    utils = sys.modules.get("nova.utils")
-    if utils is not None:
-        try:
-            threading = utils.concurrency_mode_threading()
-        except Exception:  # noqa: BLE001 - unknown mode: leave it out
-            return target
-        target["concurrency"] = "threading" if threading else "eventlet"
-    return target
-
-
 class _AuditPlugin:
     """The hooks of an audited run (registered only with --audit)."""
 
@@ -201,7 +190,7 @@ class _AuditPlugin:
         self.state = state
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from auditor.session import CATEGORIES, AuditConfig, AuditSession
+        from auditor.session import AuditConfig, AuditSession
 
         state = self.state
         if hasattr(self.config, "workerinput"):
@@ -209,8 +198,9 @@ class _AuditPlugin:
         elif self.config.pluginmanager.has_plugin("dsession"):
             state.role = "controller"  # xdist: workers audit, this process merges
             return
-        categories = frozenset(state.settings.categories or CATEGORIES)
-        state.session = AuditSession(AuditConfig(categories=categories)).start()
+        config = (AuditConfig(categories=frozenset(state.settings.categories))
+                  if state.settings.categories else AuditConfig())
+        state.session = AuditSession(config).start()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -228,14 +218,13 @@ class _AuditPlugin:
         state, session = self.state, self.state.session
         if session is None:
             return
-        if not state.conf_canaries and "nova.conf" in sys.modules:
-            state.conf_canaries = True
-            try:
-                from auditor.canaries import from_config
+        if not state.conf_canaries:
+            from auditor.nova.runtime import process_conf, seed_canaries
 
-                session.canaries.update(from_config(sys.modules["nova.conf"].CONF))
-            except Exception as exc:  # noqa: BLE001 - never break the test run
-                session.internal_error(exc, "pytest_plugin.conf_canaries")
+            conf = process_conf()
+            if conf is not None:
+                state.conf_canaries = True
+                seed_canaries(session, conf, "pytest_plugin.conf_canaries")
         state.current, state.outcome, state.allowed = item.nodeid, "passed", _allowed(item)
         state.started = time.monotonic()
         session.begin_run(run_id(item))
@@ -278,17 +267,19 @@ class _AuditPlugin:
 
                 state.report = merge_reports(state.worker_reports)
         elif state.session is not None:
-            state.report = state.session.report(_target())
+            from auditor.nova.runtime import target
+
+            state.report = state.session.report(target())
         if state.report is None:
             return
         if state.role == "worker":
             self.config.workeroutput[WORKEROUTPUT_KEY] = json.dumps(state.report)
             return
         if state.settings.report:
-            from auditor.cli import render
+            from auditor.report.formats import render
 
             path = self.config.invocation_params.dir / state.settings.report
-            path.write_text(render(state.report, state.settings.fmt) + "\n", encoding="utf-8")
+            path.write_text(render(state.settings.fmt, state.report) + "\n", encoding="utf-8")
             state.written = (str(path), state.settings.fmt)
         if (session.exitstatus == pytest.ExitCode.OK
                 and failing(state.report, state.settings.fail_on)):

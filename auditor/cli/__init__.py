@@ -1,0 +1,37 @@
+"""The ``auditor`` command: run scenarios, list them, render reports, trace processes.
+
+``parser`` builds the command line; ``run`` runs scenarios (a parent and one
+child per concurrency mode); ``commands`` holds list, report and trace;
+``progress`` draws a run's progress. Exit status: 0 no finding at or above
+``--fail-on``, 1 findings (or a scenario that crashed), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from auditor.cli.parser import UsageError, build_parser
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` names; return its exit status."""
+    from auditor.cli import commands, run
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "list":
+            return commands.list_scenarios(args)
+        if args.command == "report":
+            return commands.report(args)
+        if args.command == "trace":
+            return commands.trace(args)
+        if args.child:
+            return run.child(run.RunOptions.from_json(args.child), args.report)
+        return run.run(args)
+    except UsageError as e:
+        print(f"auditor: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,161 @@
+"""``auditor run``: built-in scenarios under an audit session, one child process per mode.
+
+Each concurrency mode runs in a child process of its own (eventlet patches the
+whole process), which writes a JSON report; the parent merges them. Parent and
+child share one ``RunOptions``, serialised as JSON on the child's command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+from auditor.cli.parser import UsageError
+from auditor.nova.runtime import MODES
+
+__all__ = ["RunOptions", "run_here", "scenario_names", "run", "child"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What ``auditor run`` runs, validated once by the parent and handed to each child."""
+
+    scenarios: tuple[str, ...]
+    mode: str = MODES[0]
+    seed: int = 0
+    nodes: int | None = None
+    workers: int | None = None
+    workdir: str | None = None
+    config_files: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()     # empty: every category
+    audit: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunOptions":
+        data: dict[str, Any] = json.loads(text)
+        for name in ("scenarios", "config_files", "categories"):
+            data[name] = tuple(data[name])
+        return cls(**data)
+
+
+def scenario_names() -> list[tuple[str, str]]:
+    """(name, summary) of every built-in scenario, without importing nova."""
+    from scenarios import library  # noqa: F401 - registers the scenarios
+    from scenarios.api import REGISTRY
+
+    return [(sc.name, sc.summary) for sc in REGISTRY.values()]
+
+
+def run_here(opts: RunOptions,
+             progress: Callable[[str, str, int, int], None] | None = None) -> dict:
+    """Apply the mode, build the environment, run each scenario as one audited run.
+
+    Returns the JSON report. ``progress(scenario, label, done, total)``.
+    """
+    from scenarios import mode
+
+    from auditor.nova.runtime import seed_canaries, target
+    from auditor.session import AuditConfig, AuditSession
+
+    mode.apply(opts.mode)
+    config = AuditConfig(audit=opts.audit)
+    if opts.categories:
+        config = dataclasses.replace(config, categories=frozenset(opts.categories))
+    session = AuditSession(config).start()
+    try:
+        from scenarios import library  # noqa: F401 - registers the scenarios
+        from scenarios.api import REGISTRY, run_scenario
+        from scenarios.environment import Environment
+
+        env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant)
+        seed_canaries(session, env.conf, "run.conf_canaries")
+        for name in opts.scenarios:
+            sc = REGISTRY[name]
+            session.begin_run(f"{name}[{opts.mode},seed={opts.seed}]")
+            result, _ = run_scenario(
+                sc, env, seed=opts.seed, nodes=opts.nodes, workers=opts.workers,
+                sink=session.sink, plant=session.canaries.plant,
+                progress=(lambda label, done, total, _n=name: progress(_n, label, done, total))
+                if progress else None)
+            session.end_run(result.outcome, result.duration_s, errors=result.errors,
+                            stats=result.stats)
+    finally:
+        session.stop()
+    return session.report(target(mode=opts.mode, workdir=env.workdir))
+
+
+def options(args) -> RunOptions:
+    """Validate ``auditor run``'s arguments (``UsageError``) into the options of every mode."""
+    from auditor.checks import categories
+
+    known = dict(scenario_names())
+    unknown = [s for s in args.scenarios if s not in known]
+    if unknown:
+        raise UsageError(f"unknown scenario {unknown[0]!r}; 'auditor list' shows the "
+                         f"{len(known)} built-in scenarios")
+    bad = [c for c in args.category or () if c not in categories()]
+    if bad:
+        raise UsageError(f"unknown category {bad[0]!r}; choose from {', '.join(categories())}")
+    for path in args.config_file:
+        if not os.path.isfile(path):
+            raise UsageError(f"config file {path!r} does not exist")
+    if args.report and not os.path.isdir(os.path.dirname(os.path.abspath(args.report))):
+        raise UsageError(f"cannot write {args.report!r}: its directory does not exist")
+    return RunOptions(tuple(args.scenarios or known), args.mode, args.seed, args.nodes,
+                      args.workers, args.workdir, tuple(args.config_file),
+                      tuple(args.category or ()), not args.no_audit)
+
+
+def child(opts: RunOptions, report_path: str) -> int:
+    """Run ``opts`` (one mode) in this process; write the JSON report to ``report_path``."""
+    from auditor.cli.progress import Progress
+
+    with Progress(opts.mode) as progress:
+        report = run_here(opts, progress=progress.update)
+    with open(report_path, "w") as f:
+        json.dump(report, f)
+    return 0
+
+
+def run(args) -> int:
+    """The parent: one child per mode, their reports merged, printed and judged."""
+    from auditor.report.formats import format_for, render
+    from auditor.report.model import failing, merge_reports
+
+    opts = options(args)
+    modes = MODES if opts.mode == "both" else (opts.mode,)
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="auditor-run-") as tmp:
+        for mode in modes:
+            out = os.path.join(tmp, f"{mode}.json")
+            one = dataclasses.replace(opts, mode=mode)
+            cmd = [sys.executable, "-m", "auditor.cli", "run", "--child", one.to_json(),
+                   "--report", out]
+            started = time.monotonic()
+            code = subprocess.call(cmd)
+            if code != 0 or not os.path.exists(out):
+                print(f"auditor: the {mode} run failed (exit {code}); see the output above",
+                      file=sys.stderr)
+                return 1
+            print(f"[{mode}] done in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            with open(out) as f:
+                reports.append(json.load(f))
+    report = merge_reports(reports) if len(reports) > 1 else reports[0]
+    print(render("text", report))
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write(render(format_for(args.report, args.format), report))
+        print(f"report written to {args.report}")
+    errored = [r["id"] for r in report["runs"] if r["outcome"] != "passed"]
+    for run_id in errored:
+        print(f"auditor: scenario {run_id} did not complete", file=sys.stderr)
+    return 1 if failing(report, args.fail_on) or errored else 0

@@ -1,0 +1,106 @@
+"""One installation's live state (sink, per-owner stacks) and the guard every wrapper step goes through."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, TypeVar
+
+from auditor.events import Event, Sink, stamp
+
+__all__ = ["Recorder", "ErrorHandler", "owner", "guarded", "enter", "leave"]
+
+ErrorHandler = Callable[[BaseException, str], None]
+_Step = TypeVar("_Step", bound=Callable[..., Any])
+
+
+def owner() -> int:
+    """The current thread's id, or the greenthread's under eventlet (looked up at call time)."""
+    return threading.get_ident()
+
+
+def guarded(where: str, default: Any = None) -> Callable[[_Step], _Step]:
+    """Decorate a wrapper step ``step(rec, ...)``: an exception in it goes to ``rec.error``
+    (as an ``auditor-error`` finding) and the step returns ``default``; never into nova."""
+    def decorate(step: _Step) -> _Step:
+        @functools.wraps(step)
+        def run(rec: "Recorder", *args: Any) -> Any:
+            try:
+                return step(rec, *args)
+            except Exception as exc:  # noqa: BLE001 - the audited code never sees ours
+                rec.error(exc, where)
+                return default
+        return run  # type: ignore[return-value]
+    return decorate
+
+
+class Recorder:
+    """One installation's live state: the sink and the per-owner stacks."""
+
+    def __init__(self, sink: Sink, on_error: ErrorHandler | None = None):
+        self.sink = sink
+        self.on_error = on_error
+        self.active = True
+        self.held: dict[int, list[str]] = {}           # owner -> lock names, oldest first
+        self.depth: dict[tuple[str, int], int] = {}    # (surface, owner) -> re-entrancy depth
+        self.lock_exc: dict[int, BaseException] = {}   # owner -> exception seen leaving the semaphore
+        self._emitting: set[int] = set()
+        self.extras: dict[str, object] = {}            # per-surface state of this installation
+
+    def stamp(self, who: int | None = None) -> tuple[int, float, int, str]:
+        """``(seq, t, owner, thread)``: the common head of every event."""
+        return stamp(who)
+
+    def held_by(self, who: int) -> tuple[str, ...]:
+        stack = self.held.get(who)
+        return tuple(stack) if stack else ()
+
+    def emit(self, event: Event) -> None:
+        """Hand ``event`` to the sink; events the sink itself causes are dropped."""
+        who = event.owner
+        if who in self._emitting:
+            return
+        self._emitting.add(who)
+        try:
+            self.sink(event)
+        except Exception as exc:  # the sink must never break the audited code
+            self.error(exc, "sink")
+        finally:
+            self._emitting.discard(who)
+
+    def error(self, exc: BaseException, where: str) -> None:
+        """Report an internal error of the auditor; never raises."""
+        if self.on_error is None:
+            return
+        try:
+            self.on_error(exc, where)
+        except Exception:
+            pass
+
+    def enter(self, surface: str, who: int) -> int:
+        """Increment and return the previous re-entrancy depth of ``surface`` for ``who``."""
+        key = (surface, who)
+        prev = self.depth.get(key, 0)
+        self.depth[key] = prev + 1
+        return prev
+
+    def leave(self, surface: str, who: int) -> None:
+        key = (surface, who)
+        n = self.depth.get(key, 1) - 1
+        if n > 0:
+            self.depth[key] = n
+        else:
+            self.depth.pop(key, None)
+
+
+@guarded("recorder.enter")
+def enter(rec: Recorder, surface: str) -> tuple[int, int]:
+    """``(owner, previous depth)`` on entering ``surface`` (guarded ``Recorder.enter``)."""
+    who = owner()
+    return who, rec.enter(surface, who)
+
+
+@guarded("recorder.leave")
+def leave(rec: Recorder, surface: str, who: int) -> None:
+    """Guarded ``Recorder.leave``."""
+    rec.leave(surface, who)

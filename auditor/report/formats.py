@@ -1,0 +1,54 @@
+"""The report formats: one registry for the CLI (``--format``) and the pytest plugin.
+
+Every format module has one signature, ``render(report, traces=()) -> str``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.tracing.trace_file import Trace
+
+__all__ = ["Format", "FORMATS", "RUN_FORMATS", "format_for", "render"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+    """``name``: the ``--format`` value; ``module``: ``auditor.report.<module>`` renders it;
+    ``extension``: a report path ending so gets it by default; ``traces``: it renders
+    trace files (not reports); ``runs``: ``auditor run``/``--audit-format`` may write it."""
+
+    name: str
+    module: str
+    extension: str | None = None
+    traces: bool = False
+    runs: bool = True
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("json", "json", ".json"),
+    Format("sarif", "sarif", ".sarif"),
+    Format("text", "text", ".txt"),
+    Format("perfetto", "perfetto", traces=True, runs=False),
+    Format("claims", "claims", runs=False),
+)}
+#: What a run (``auditor run --format``, ``--audit-format``) may write.
+RUN_FORMATS = tuple(name for name, f in FORMATS.items() if f.runs)
+
+
+def format_for(path: str | None, fmt: str | None = None) -> str:
+    """``fmt`` if given, else the run format ``path``'s extension names, else json."""
+    if fmt:
+        return fmt
+    ext = os.path.splitext(path or "")[1].lower()
+    return next((f.name for f in FORMATS.values() if f.runs and f.extension == ext), "json")
+
+
+def render(fmt: str, report: Mapping, traces: "Sequence[Trace]" = ()) -> str:
+    """``report`` (or ``traces``, for a trace format) in format ``fmt``."""
+    module = importlib.import_module(f"auditor.report.{FORMATS[fmt].module}")
+    return module.render(report, traces)
