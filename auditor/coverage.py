@@ -71,24 +71,6 @@ def _source(module: str) -> str | None:
         return f.read()
 
 
-@functools.lru_cache(maxsize=32)
-def _definitions(path: str) -> dict[str, int]:
-    module = path[:-3].replace("/", ".") if path.endswith(".py") else path
-    try:
-        source = _source(module)
-    except (ImportError, ValueError, OSError):
-        source = None
-    if source is None:
-        return {}
-    return {node.name: node.lineno for node in ast.walk(ast.parse(source))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-
-
-def definition_line(path: str, function: str) -> int:
-    """Line of ``def function`` in the installed module at ``path`` (0 if unknown)."""
-    return _definitions(path).get(function, 0)
-
-
 def _is_semaphore_lock(decorator: ast.expr) -> bool:
     return (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
             and decorator.func.attr == "synchronized" and bool(decorator.args)
