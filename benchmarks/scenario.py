@@ -53,7 +53,8 @@ class _Variant:
             self.tracer = tracer.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
                                        interval_s=tracer.DEFAULT_INTERVAL_S).start(self.canaries)
             self.session = self.tracer.session
-            self.note = "auditor.tracing.tracer.Tracer: log records as emitted (root at INFO), trace file"
+            self.note = ("auditor.tracing.tracer.Tracer: log records as emitted (root at INFO), "
+                         "trace file")
             self.session.adopt(self.work.rt)
 
     def stop(self) -> None:

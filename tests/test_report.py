@@ -298,7 +298,7 @@ class TestText:
 
 class TestRuleCatalogue:
     def test_docs_rules_md_is_current(self):
-        """docs/rules.md matches what the checks declare (regenerate: python -m auditor.checks.catalogue)."""
+        """docs/rules.md matches the checks' registry (python -m auditor.checks.catalogue)."""
         from pathlib import Path
 
         from auditor.checks.catalogue import render
@@ -307,7 +307,7 @@ class TestRuleCatalogue:
         assert path.read_text() == render()
 
     def test_every_rule_has_an_anchor_for_sarif_help_uri(self):
-        """Each rule id (auditor-error/internal included) has the anchor its SARIF helpUri points at."""
+        """Each rule id (auditor-error/internal too) has the anchor its SARIF helpUri names."""
         from auditor.checks.catalogue import render
         from auditor.checks.registry import rules
         from auditor.report.sarif import help_uri

@@ -5,9 +5,10 @@ Surfaces (one module each): ``logging_hook`` (log records at DEBUG), ``locks``
 ``tracker`` (ResourceTracker entry points and shared state, with
 ``containers``), ``config`` (``nova.config.parse_args``, tracing only). Every
 wrapper step runs through ``recorder.guarded``: an auditor error becomes an
-``auditor-error`` finding, never an exception in nova. Hook points in modules not yet imported are applied when
-they are imported (wrapt post-import hooks), so installing before or after
-importing nova gives the same coverage.
+``auditor-error`` finding, never an exception in nova. Hook points in
+modules not yet imported are applied when they are imported (wrapt
+post-import hooks), so installing before or after importing nova gives the
+same coverage.
 
 State is audited on trackers constructed while hooks are installed, on live
 trackers an earlier installation saw (adopted again at ``install``), and on

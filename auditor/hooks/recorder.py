@@ -1,4 +1,4 @@
-"""One installation's live state (sink, per-owner stacks) and the guard every wrapper step goes through."""
+"""One installation's live state (sink, per-owner stacks) and the guard of every wrapper step."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exceptions each tracker entry point is expected to let escape (the ``leaked-exception`` contract)."""
+"""Exceptions each tracker entry point may let escape (the ``leaked-exception`` contract)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ __all__ = ["ENTRY_POINT_EXPECTED"]
 
 # Exceptions each tracker entry point is expected to let escape (qualified names;
 # a name also covers its subclasses' names only if listed). Anything else escaping
-# is a ``leaked-exception`` finding; entry points not listed expect none. Sources: the entry points' docstrings, and the
-# callers in nova/compute/manager.py that catch them.
+# is a ``leaked-exception`` finding; entry points not listed expect none. Sources: the
+# entry points' docstrings, and the callers in nova/compute/manager.py that catch them.
 _CLAIM = ("nova.exception.ComputeResourcesUnavailable",)
 _PERIODIC = (
     "nova.exception.ComputeHostNotFound", "nova.exception.ReshapeFailed",

@@ -1,4 +1,4 @@
-"""The timeline of traces: Chrome trace-event ``X`` spans (lock waits/holds, calls, entry points)."""
+"""The timeline of traces: trace-event ``X`` spans (lock waits and holds, calls, entry points)."""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ class Tracer:
 
     def __init__(self, template: str, program: str, interval_s: float = DEFAULT_INTERVAL_S,
                  debug: bool = False, kill_file: str | None = None):
-        """``kill_file``: stop at the next flush once it exists (default: ``environment.kill_file``)."""
+        """``kill_file``: stop at the next flush once it exists (default:
+        ``environment.kill_file``)."""
         self.template = template
         self.program = program
         self.interval_s = interval_s
