@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from auditor.findings import Finding, redact
-from auditor.nova.runtime import target
+from auditor.nova.runtime import MODES, target
 from auditor.report.model import ReportError, build_report, finding_record
 
 __all__ = ["SCHEMA", "RECORDS", "SPANS", "trace_path", "open_exclusive", "line_writer",
@@ -162,7 +162,7 @@ def read_trace(path: str | Path) -> Trace:
     spans: list[dict] = []
     coverage: dict = {}
     events: dict = {}
-    concurrency = "threading"
+    concurrency = MODES[0]
     last_t = head.get("t", 0.0)
     end = None
     for record in records[1:]:
