@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", help="keep the databases and nova.log here")
     run.add_argument("--config-file", action="append", default=[], metavar="PATH",
                      help="extra nova.conf to layer over the generated one")
+    run.add_argument("--ironic", choices=("sim", "real"), default="sim",
+                     help="Ironic: the in-process simulator or real Ironic (fake hardware)")
+    run.add_argument("--db", default="sqlite", metavar="ENGINE_OR_URL",
+                     help="nova's and placement's databases: sqlite (default), postgresql, "
+                          "mysql (a throwaway server each) or a postgresql:// / mysql:// URL")
     run.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
     sub.add_parser("list", help="list the built-in scenarios")
@@ -153,8 +158,19 @@ def _validate_run(args) -> None:
             raise UsageError(f"config file {path!r} does not exist")
     if args.report and not os.path.isdir(os.path.dirname(os.path.abspath(args.report))):
         raise UsageError(f"cannot write {args.report!r}: its directory does not exist")
+    from scenarios.api import REGISTRY  # backends: scenarios the chosen Ironic can run
+
+    elsewhere = [s for s in args.scenarios if args.ironic not in REGISTRY[s].ironic]
+    if elsewhere:
+        raise UsageError(f"scenario {elsewhere[0]!r} does not run on --ironic {args.ironic} "
+                         f"(see 'auditor list')")
     if not args.scenarios:
-        args.scenarios = list(known)
+        args.scenarios = [s for s in known if args.ironic in REGISTRY[s].ironic]
+    from scenarios.backends import BackendError, check  # backends: usable before any work
+    try:
+        check(args.ironic, args.db)
+    except BackendError as e:
+        raise UsageError(str(e)) from None
 
 
 def _child(args) -> int:
@@ -165,10 +181,15 @@ def _child(args) -> int:
 
     config = AuditConfig(audit=not args.no_audit,
                          categories=frozenset(args.category or CATEGORIES))
+    from scenarios.backends import BackendError
+
     opts = RunOptions(tuple(args.scenarios), args.mode, args.seed, args.nodes, args.workers,
-                      args.workdir, tuple(args.config_file))
-    with Progress(args.mode) as progress:
-        report = run_here(opts, config, progress=progress.update)
+                      args.workdir, tuple(args.config_file), args.ironic, args.db)
+    try:
+        with Progress(args.mode) as progress:
+            report = run_here(opts, config, progress=progress.update)
+    except BackendError as e:  # a server that did not start: one line, exit 2
+        raise UsageError(str(e)) from None
     with open(args.report, "w") as f:
         json.dump(report, f)
     return 0
@@ -191,8 +212,11 @@ def _run(args) -> int:
             cmd += [f"--config-file={p}" for p in args.config_file]
             cmd += [f"--category={c}" for c in args.category or ()]
             cmd += ["--no-audit"] if args.no_audit else []
+            cmd += ["--ironic", args.ironic, "--db", args.db]
             started = time.monotonic()
             code = subprocess.call(cmd)
+            if code == 2:  # the child said why in one line (a backend did not start)
+                return 2
             if code != 0 or not os.path.exists(out):
                 print(f"auditor: the {mode} run failed (exit {code}); see the output above",
                       file=sys.stderr)

@@ -20,6 +20,8 @@ class RunOptions:
     workers: int | None = None
     workdir: str | None = None
     config_files: tuple[str, ...] = ()
+    ironic: str = "sim"
+    db: str = "sqlite"
 
 
 def scenario_names() -> list[tuple[str, str]]:
@@ -27,7 +29,8 @@ def scenario_names() -> list[tuple[str, str]]:
     from scenarios import library  # noqa: F401 - registers the scenarios
     from scenarios.api import REGISTRY
 
-    return [(sc.name, sc.summary) for sc in REGISTRY.values()]
+    return [(sc.name, f"{sc.summary} [ironic: {'|'.join(sc.ironic)}]")
+            for sc in REGISTRY.values()]
 
 
 def run_here(opts: RunOptions, config: AuditConfig,
@@ -45,7 +48,8 @@ def run_here(opts: RunOptions, config: AuditConfig,
         from scenarios.api import REGISTRY, run_scenario
         from scenarios.environment import Environment
 
-        env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant)
+        env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant,
+                              ironic=opts.ironic, db=opts.db)
         from auditor.canaries import from_config
 
         session.canaries.update(from_config(env.conf))
@@ -63,4 +67,4 @@ def run_here(opts: RunOptions, config: AuditConfig,
     finally:
         session.stop()
     return session.report({"nova": metadata.version("nova"), "concurrency": opts.mode,
-                           "workdir": env.workdir})
+                           "workdir": env.workdir, **env.backends.describe()})

@@ -1,0 +1,303 @@
+"""The databases nova and placement run on: embedded SQLite, a throwaway server, or a user's URL.
+
+``--db sqlite`` (default): files in the work directory. ``postgresql`` /
+``mysql``: a throwaway cluster started here (``initdb`` + ``postgres``;
+``mariadb-install-db`` + ``mariadbd``) as a child process on a free loopback
+port, in a directory owned by the server's system user when running as root
+(both refuse to run as root). A URL: the user's server; the auditor creates
+its own databases there (``auditor_<id>_nova`` ...) and drops them after.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+
+from scenarios.backends.process import BackendError, Server, check_bindable, free_port
+
+__all__ = ["Database", "ENGINES", "check_url", "open_database"]
+
+ENGINES = ("sqlite", "postgresql", "mysql")
+#: the databases one run needs, by role
+ROLES = ("nova", "nova_api", "placement")
+_DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql"}
+
+
+def _engine(url: str):
+    import sqlalchemy
+
+    args = {"connect_timeout": 5}
+    return sqlalchemy.create_engine(url, connect_args=args, poolclass=_null_pool())
+
+
+def _null_pool():
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def check_url(url: str) -> str:
+    """Connect to a user's server and check it may create databases; returns its version."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError and friends
+        raise BackendError(f"--db: not a database URL (expected sqlite, postgresql, mysql "
+                           f"or a URL such as postgresql://user:pw@127.0.0.1:5432/)") from None
+    if parsed.get_backend_name() not in ("postgresql", "mysql"):
+        raise BackendError(f"--db: unsupported engine {parsed.get_backend_name()!r}; "
+                           "use a postgresql:// or mysql:// URL")
+    name = parsed.get_backend_name()
+    server_url = parsed.set(drivername=_DRIVERS[name],
+                            database="postgres" if name == "postgresql" else None)
+    probe = f"auditor_probe_{secrets.token_hex(4)}"
+    try:
+        engine = _engine(server_url)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            version = _version(conn, name)
+            conn.exec_driver_sql(f"CREATE DATABASE {probe}")
+            conn.exec_driver_sql(f"DROP DATABASE {probe}")
+    except ModuleNotFoundError as e:
+        raise BackendError(f"--db {name}: the {e.name} driver is not installed: "
+                           "pip install -c constraints.txt -e '.[backends]'") from None
+    except Exception as e:  # noqa: BLE001 - DBAPI errors differ per driver
+        reason = str(getattr(e, "orig", e)).strip().splitlines()[0][:200]
+        raise BackendError(f"--db: {parsed.render_as_string(hide_password=True)} does not "
+                           f"answer or may not create databases: {reason}") from None
+    return version
+
+
+def _version(conn, engine: str) -> str:
+    row = conn.exec_driver_sql("SELECT version()").scalar()
+    if engine == "postgresql":  # "PostgreSQL 15.14 (Debian ...) on x86_64..."
+        return "postgresql " + row.split()[1]
+    return ("mariadb " if "mariadb" in row.lower() else "mysql ") + row.split("-")[0]
+
+
+class Database:
+    """Where nova's and placement's databases live; ``url(role)``, ``describe()``, ``stop()``."""
+
+    def __init__(self, engine: str, server_url=None, server: Server | None = None,
+                 scratch: str | None = None):
+        self.engine = engine
+        self._server_url = server_url
+        self._server = server
+        self._scratch = scratch
+        self._prefix = f"auditor_{secrets.token_hex(4)}_"
+        self.version = "sqlite " + _sqlite_version() if engine == "sqlite" else None
+        self._created: list[str] = []
+
+    def url(self, role: str, workdir: str) -> str:
+        if self.engine == "sqlite":
+            return f"sqlite:///{workdir}/{role}.sqlite?timeout=60"
+        return self._server_url.set(database=self._prefix + role).render_as_string(
+            hide_password=False)
+
+    def create(self) -> None:
+        """Create the run's databases on the server (nothing to do for SQLite)."""
+        if self.engine == "sqlite":
+            return
+        admin = self._server_url.set(database="postgres" if self.engine == "postgresql"
+                                     else None)
+        with _engine(admin).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            self.version = _version(conn, self.engine)
+            for role in ROLES:
+                charset = " CHARACTER SET utf8mb4" if self.engine == "mysql" else ""
+                conn.exec_driver_sql(f"CREATE DATABASE {self._prefix}{role}{charset}")
+                self._created.append(self._prefix + role)
+
+    def describe(self) -> str:
+        return self.version or self.engine
+
+    def stop(self) -> None:
+        """Drop what was created on a user's server; stop a throwaway server."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        elif self._created:
+            admin = self._server_url.set(database="postgres" if self.engine == "postgresql"
+                                         else None)
+            try:
+                with _engine(admin).connect().execution_options(
+                        isolation_level="AUTOCOMMIT") as conn:
+                    for name in self._created:
+                        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        self._created = []
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+
+def _sqlite_version() -> str:
+    import sqlite3
+
+    return sqlite3.sqlite_version
+
+
+def _binary(*names: str) -> str | None:
+    for name in names:
+        found = shutil.which(name) or next(iter(sorted(glob.glob(
+            f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+        if found:
+            return found
+    return None
+
+
+def _scratch_dir(user: str | None) -> str:
+    """A directory the server's system user owns (servers refuse to run as root)."""
+    path = tempfile.mkdtemp(prefix=f"auditor-{user or 'db'}-")
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+def _system_user(name: str) -> str | None:
+    if os.geteuid() != 0:
+        return None  # a developer's own account may run the server
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        raise BackendError(f"--db: running as root needs the {name!r} system user "
+                           f"(installed with the server package)") from None
+    return name
+
+
+def _run_as(user: str | None, argv: list[str], what: str) -> None:
+    cmd = (["runuser", "-u", user, "--"] if user else []) + argv
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd="/")
+    if done.returncode != 0:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
+        raise BackendError(f"{what} failed ({done.returncode}): {tail[-400:]}")
+
+
+def _postgresql() -> Database:
+    import sqlalchemy
+
+    initdb, postgres = _binary("initdb"), _binary("postgres")
+    if not (initdb and postgres):
+        raise BackendError("--db postgresql needs PostgreSQL's initdb and postgres "
+                           "(Debian: apt-get install postgresql)")
+    user = _system_user("postgres")
+    scratch = _scratch_dir(user)
+    try:
+        password = secrets.token_urlsafe(18)
+        pwfile = os.path.join(scratch, "pw")
+        with open(os.open(pwfile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(password)
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        data = os.path.join(scratch, "data")
+        _run_as(user, [initdb, "-D", data, "-U", "auditor", "--auth=scram-sha-256",
+                       f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"], "initdb")
+        os.unlink(pwfile)
+        port = free_port()
+        check_bindable(port)
+        url = sqlalchemy.engine.URL.create(_DRIVERS["postgresql"], "auditor", password,
+                                           "127.0.0.1", port, "postgres")
+
+        def ready() -> bool:
+            with _engine(url).connect():
+                return True
+
+        server = Server("postgresql", [postgres, "-D", data, "-h", "127.0.0.1", "-p", str(port),
+                                       "-k", scratch, "-c", "max_connections=200",
+                                       "-c", "fsync=off"],
+                        os.path.join(scratch, "postgresql.log"), ready=_quiet(ready), user=user,
+                        cwd=scratch, stop_signal=2)  # SIGINT: postgres's fast shutdown
+        try:
+            server.start(timeout_s=60)
+        except BackendError:
+            raise
+        return Database("postgresql", url, server, scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _mysql() -> Database:
+    import sqlalchemy
+
+    install = _binary("mariadb-install-db", "mysql_install_db")
+    mysqld = _binary("mariadbd", "mysqld")
+    if not (install and mysqld):
+        raise BackendError("--db mysql needs MariaDB's mariadb-install-db and mariadbd "
+                           "(Debian: apt-get install mariadb-server)")
+    user = _system_user("mysql")
+    scratch = _scratch_dir(user)
+    try:
+        data = os.path.join(scratch, "data")
+        _run_as(user, [install, f"--datadir={data}", "--auth-root-authentication-method=normal",
+                       "--skip-test-db"], "mariadb-install-db")
+        port = free_port()
+        check_bindable(port)
+        socket_path = os.path.join(scratch, "mysqld.sock")
+        password = secrets.token_urlsafe(18)
+        init = os.path.join(scratch, "init.sql")
+        with open(init, "w") as f:
+            f.write(f"CREATE USER 'auditor'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
+                    "GRANT ALL ON *.* TO 'auditor'@'127.0.0.1';\n")
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(init, entry.pw_uid, entry.pw_gid)
+        url = sqlalchemy.engine.URL.create(_DRIVERS["mysql"], "auditor", password,
+                                           "127.0.0.1", port)
+
+        def ready() -> bool:
+            with _engine(url).connect():
+                return True
+
+        server = Server("mariadb", [mysqld, "--no-defaults", f"--datadir={data}",
+                                    f"--socket={socket_path}", f"--port={port}",
+                                    "--bind-address=127.0.0.1", f"--init-file={init}",
+                                    "--max-connections=300", "--skip-log-bin",
+                                    f"--pid-file={scratch}/mysqld.pid"],
+                        os.path.join(scratch, "mariadb.log"), ready=_quiet(ready), user=user,
+                        cwd=scratch)
+        server.start(timeout_s=60)
+        return Database("mysql", url, server, scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _quiet(ready):
+    """A readiness probe that says False (not yet) instead of raising while the server starts."""
+    def probe() -> bool:
+        try:
+            return ready()
+        except Exception:  # noqa: BLE001 - refused / starting up
+            return False
+    return probe
+
+
+def open_database(spec: str) -> Database:
+    """The database backend for ``--db spec`` (started and its databases created)."""
+    if spec == "sqlite":
+        return Database("sqlite")
+    if spec == "postgresql":
+        db = _postgresql()
+    elif spec == "mysql":
+        db = _mysql()
+    else:
+        import sqlalchemy
+
+        check_url(spec)
+        parsed = sqlalchemy.engine.make_url(spec)
+        db = Database(parsed.get_backend_name(),
+                      parsed.set(drivername=_DRIVERS[parsed.get_backend_name()]))
+    try:
+        db.create()
+    except BaseException:
+        db.stop()
+        raise
+    return db
