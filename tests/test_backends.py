@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -232,54 +231,64 @@ class TestBadInput:
         assert "does not run on --ironic real" in capsys.readouterr().err
 
 
-def _has_postgres() -> bool:
-    return bool(database._binary("initdb") and database._binary("postgres"))
+#: engine -> (binaries its throwaway server needs, what the version query says)
+_ENGINES = {"postgresql": (("initdb", "postgres"), "postgresql 1"),
+            "mysql": (("mariadb-install-db", "mariadbd"), "mariadb ")}
 
 
-class TestPostgreSQL:
-    def test_throwaway_cluster_is_a_real_server(self):
-        """initdb + postgres on loopback: the version query answers, databases are created,
-        and stop leaves no process and no directory."""
-        _need(_has_postgres(), "PostgreSQL (initdb, postgres)")
+def _need_engine(engine: str) -> None:
+    binaries, _ = _ENGINES[engine]
+    _need(all(database._binary(b) for b in binaries), f"{engine} ({', '.join(binaries)})")
+
+
+@pytest.mark.parametrize("engine", list(_ENGINES))
+class TestDatabaseServers:
+    def test_throwaway_server_is_a_real_server(self, engine):
+        """A throwaway server on loopback: the version query answers, the run's databases
+        exist, and stop leaves no process and no directory."""
+        _need_engine(engine)
         import sqlalchemy
 
-        db = database.open_database("postgresql")
+        db = database.open_database(engine)
         scratch, proc = db._scratch, db._server.proc
         try:
-            assert db.version.startswith("postgresql 1")
+            assert db.version.startswith(_ENGINES[engine][1])
             url = db.url("nova", "/nonexistent")
-            assert url.startswith("postgresql+psycopg2://auditor:") and "127.0.0.1" in url
-            engine = sqlalchemy.create_engine(url)
-            with engine.connect() as conn:
-                assert "PostgreSQL" in conn.exec_driver_sql("SELECT version()").scalar()
-                assert conn.exec_driver_sql("SELECT current_database()").scalar().endswith("nova")
-            engine.dispose()
+            assert "://auditor:" in url and "@127.0.0.1:" in url
+            engine_ = sqlalchemy.create_engine(url)
+            with engine_.connect() as conn:
+                assert conn.exec_driver_sql("SELECT version()").scalar()
+                assert conn.exec_driver_sql("SELECT current_database()" if engine == "postgresql"
+                                            else "SELECT database()").scalar().endswith("nova")
+            engine_.dispose()
         finally:
             db.stop()
         assert proc.poll() is not None and not os.path.exists(scratch)
 
-    def test_port_in_use_stops_and_cleans(self, monkeypatch):
+    def test_port_in_use_stops_and_cleans(self, engine, monkeypatch):
         """The chosen port is taken: one error line, no server left, scratch removed."""
-        _need(_has_postgres(), "PostgreSQL (initdb, postgres)")
+        _need_engine(engine)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             s.listen()
             monkeypatch.setattr(database, "free_port", lambda: s.getsockname()[1])
             before = set(os.listdir("/tmp"))
             with pytest.raises(BackendError, match="cannot bind"):
-                database.open_database("postgresql")
-        assert {p for p in set(os.listdir("/tmp")) - before if p.startswith(("auditor-postgres-", "auditor-db-"))} == set()
+                database.open_database(engine)
+        left = {p for p in set(os.listdir("/tmp")) - before
+                if p.startswith(("auditor-postgres-", "auditor-mysql-", "auditor-db-"))}
+        assert left == set()
 
-    def test_scenario_runs_on_postgresql(self, tmp_path):
-        """auditor run --db postgresql: nova and placement migrate and run on the server."""
-        _need(_has_postgres(), "PostgreSQL (initdb, postgres)")
+    def test_scenario_runs_on_the_server(self, engine, tmp_path):
+        """auditor run --db ENGINE: nova and placement migrate and run on the server."""
+        _need_engine(engine)
         out = tmp_path / "r.json"
-        done = _auditor("run", "concurrent-claims", "--db", "postgresql", "--mode", "threading",
+        done = _auditor("run", "concurrent-claims", "--db", engine, "--mode", "threading",
                         "--nodes", "4", "--workers", "2", "--fail-on", "never",
                         "--report", str(out), "--workdir", str(tmp_path / "wd"))
         assert done.returncode == 0, done.stderr[-2000:]
         report = json.loads(out.read_text())
-        assert report["target"]["database"].startswith("postgresql 1")
+        assert report["target"]["database"].startswith(_ENGINES[engine][1])
         assert [r["outcome"] for r in report["runs"]] == ["passed"]
         assert not list((tmp_path / "wd").glob("*.sqlite"))  # no file database
 
