@@ -16,7 +16,7 @@ import json
 import threading
 import urllib.parse
 
-from scenarios.standins.http import HttpFault, HttpFaults, serve
+from scenarios.standins.http import HttpFault, HttpFaults, Served
 
 __all__ = ["FaultProxy", "http_fault", "SDK_CALLS"]
 
@@ -51,7 +51,7 @@ def http_fault(fault) -> HttpFault:
                      node=fault.node)
 
 
-class FaultProxy:
+class FaultProxy(Served):
     """Forwards HTTP to ``upstream`` (``http://127.0.0.1:PORT``); ``faults`` arms failures."""
 
     def __init__(self, upstream: str):
@@ -60,22 +60,11 @@ class FaultProxy:
         self.faults = HttpFaults()
         self.forwarded = 0
         self._count_lock = threading.Lock()
-        self._server = None
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def start(self) -> "FaultProxy":
-        self._server = serve(self._app, self.faults)
+        self._serve(self._app, self.faults)
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def _forward(self, method: str, target: str, headers: dict, body: bytes | None):
         conn = http.client.HTTPConnection(*self._upstream, timeout=120)

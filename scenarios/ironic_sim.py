@@ -27,7 +27,8 @@ from openstack import exceptions as sdk_exc
 from openstack.baremetal.v1.node import Node, ValidationResult
 from oslo_utils import strutils
 
-__all__ = ["FakeIronic", "Fault", "FAULT_KINDS", "MASK", "MODELLED_VERSION"]
+__all__ = ["FakeIronic", "Fault", "FAULT_KINDS", "MASK", "MODELLED_VERSION",
+           "node_properties"]
 
 # Ironic API field name -> openstacksdk attribute name, where they differ.
 _SDK_NAMES = {"uuid": "id", "instance_uuid": "instance_id", "maintenance": "is_maintenance"}
@@ -81,6 +82,18 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
 
 
+def node_properties(cpus: Any = 8, memory_mb: Any = 16384, local_gb: Any = 100,
+                    cpu_arch: str = "x86_64", capabilities: str | None = "boot_mode:uefi",
+                    properties: dict | None = None) -> dict:
+    """A node's ``properties`` as scenarios describe hardware (``properties`` wins whole)."""
+    if properties is not None:
+        return properties
+    props = {"cpus": cpus, "memory_mb": memory_mb, "local_gb": local_gb, "cpu_arch": cpu_arch}
+    if capabilities is not None:
+        props["capabilities"] = capabilities
+    return props
+
+
 def _http_error(cls, status: int, message: str):
     return cls(message=message, http_status=status)
 
@@ -111,12 +124,7 @@ class FakeIronic:
                last_error: str | None = None) -> str:
         """Add a node (already provided, unless ``provision_state`` says otherwise)."""
         node_uuid = uuid or str(uuidlib.UUID(int=self.rng.getrandbits(128), version=4))
-        props = {"cpus": cpus, "memory_mb": memory_mb, "local_gb": local_gb,
-                 "cpu_arch": cpu_arch}
-        if capabilities is not None:
-            props["capabilities"] = capabilities
-        if properties is not None:
-            props = properties
+        props = node_properties(cpus, memory_mb, local_gb, cpu_arch, capabilities, properties)
         with self._lock:
             self._nodes[node_uuid] = {
                 "uuid": node_uuid, "name": name or f"bm-{node_uuid[:8]}",

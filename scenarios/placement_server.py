@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import os
 
-from scenarios.standins.http import SERVER_THREAD_PREFIX, HttpFaults, serve
+from scenarios.standins.http import SERVER_THREAD_PREFIX, HttpFaults, Served
 
 __all__ = ["PlacementServer", "SERVER_THREAD_PREFIX"]
 
 
-class PlacementServer:
+class PlacementServer(Served):
     """Placement with its own config and database (SQLite unless ``db_url``) on 127.0.0.1."""
 
     def __init__(self, workdir: str, db_url: str | None = None):
         self.workdir = workdir
         self.db_url = db_url or f"sqlite:///{os.path.join(workdir, 'placement.sqlite')}?timeout=60"
-        self._server = None
         self.faults = HttpFaults()
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def start(self) -> "PlacementServer":
         from oslo_config import cfg
@@ -42,11 +36,5 @@ class PlacementServer:
         db_api.configure(conf)
         migration.upgrade("head")
         app = deploy.loadapp(conf)
-        self._server = serve(app, self.faults)
+        self._serve(app, self.faults)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None

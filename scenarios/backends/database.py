@@ -15,6 +15,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -179,105 +180,88 @@ def _run_as(user: str | None, argv: list[str], what: str) -> None:
         raise BackendError(f"{what} failed ({done.returncode}): {tail[-400:]}")
 
 
-def _postgresql() -> Database:
+def _private_file(path: str, text: str, user: str | None) -> str:
+    """Write ``text`` to a 0600 file the server's user owns."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(text)
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+def _throwaway(engine: str, binaries: tuple[tuple[str, ...], ...], package: str,
+               user_name: str, init, argv) -> Database:
+    """Initialise and start a throwaway server as ``user_name`` in a scratch directory.
+
+    ``init(binary, scratch, user, password)`` creates the data directory;
+    ``argv(binary, scratch, port)`` is the server's command line.
+    """
     import sqlalchemy
 
-    initdb, postgres = _binary("initdb"), _binary("postgres")
-    if not (initdb and postgres):
-        raise BackendError("--db postgresql needs PostgreSQL's initdb and postgres "
-                           "(Debian: apt-get install postgresql)")
-    user = _system_user("postgres")
+    found = [_binary(*names) for names in binaries]
+    if not all(found):
+        raise BackendError(f"--db {engine} needs {' and '.join(n[0] for n in binaries)} "
+                           f"(Debian: apt-get install {package})")
+    user = _system_user(user_name)
     scratch = _scratch_dir(user)
     try:
         password = secrets.token_urlsafe(18)
-        pwfile = os.path.join(scratch, "pw")
-        with open(os.open(pwfile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(password)
-        if user:
-            entry = pwd.getpwnam(user)
-            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
-        data = os.path.join(scratch, "data")
-        _run_as(user, [initdb, "-D", data, "-U", "auditor", "--auth=scram-sha-256",
-                       f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"], "initdb")
-        os.unlink(pwfile)
+        init(found[0], scratch, user, password)
         port = free_port()
         check_bindable(port)
-        url = sqlalchemy.engine.URL.create(_DRIVERS["postgresql"], "auditor", password,
-                                           "127.0.0.1", port, "postgres")
+        url = sqlalchemy.engine.URL.create(_DRIVERS[engine], "auditor", password, "127.0.0.1",
+                                           port, "postgres" if engine == "postgresql" else None)
 
         def ready() -> bool:
-            with _engine(url).connect():
-                return True
+            try:
+                with _engine(url).connect():
+                    return True
+            except Exception:  # noqa: BLE001 - refused / starting up: not yet
+                return False
 
-        server = Server("postgresql", [postgres, "-D", data, "-h", "127.0.0.1", "-p", str(port),
-                                       "-k", scratch, "-c", "max_connections=200",
-                                       "-c", "fsync=off"],
-                        os.path.join(scratch, "postgresql.log"), ready=_quiet(ready), user=user,
-                        cwd=scratch, stop_signal=2)  # SIGINT: postgres's fast shutdown
-        try:
-            server.start(timeout_s=60)
-        except BackendError:
-            raise
-        return Database("postgresql", url, server, scratch)
+        server = Server(engine, argv(found[1], scratch, port),
+                        os.path.join(scratch, f"{engine}.log"), ready=ready, user=user,
+                        cwd=scratch, stop_signal=signal.SIGINT)  # both: fast shutdown
+        server.start(timeout_s=60)
+        return Database(engine, url, server, scratch)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+def _postgresql() -> Database:
+    def init(initdb: str, scratch: str, user: str | None, password: str) -> None:
+        pwfile = _private_file(os.path.join(scratch, "pw"), password, user)
+        _run_as(user, [initdb, "-D", os.path.join(scratch, "data"), "-U", "auditor",
+                       "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                       "--locale=C.UTF-8"], "initdb")
+        os.unlink(pwfile)
+
+    def argv(postgres: str, scratch: str, port: int) -> list[str]:
+        return [postgres, "-D", os.path.join(scratch, "data"), "-h", "127.0.0.1",
+                "-p", str(port), "-k", scratch, "-c", "max_connections=200", "-c", "fsync=off"]
+
+    return _throwaway("postgresql", (("initdb",), ("postgres",)), "postgresql", "postgres",
+                      init, argv)
 
 
 def _mysql() -> Database:
-    import sqlalchemy
+    def init(install: str, scratch: str, user: str | None, password: str) -> None:
+        _run_as(user, [install, f"--datadir={scratch}/data", "--skip-test-db",
+                       "--auth-root-authentication-method=normal"], "mariadb-install-db")
+        _private_file(os.path.join(scratch, "init.sql"),
+                      f"CREATE USER 'auditor'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
+                      "GRANT ALL ON *.* TO 'auditor'@'127.0.0.1';\n", user)
 
-    install = _binary("mariadb-install-db", "mysql_install_db")
-    mysqld = _binary("mariadbd", "mysqld")
-    if not (install and mysqld):
-        raise BackendError("--db mysql needs MariaDB's mariadb-install-db and mariadbd "
-                           "(Debian: apt-get install mariadb-server)")
-    user = _system_user("mysql")
-    scratch = _scratch_dir(user)
-    try:
-        data = os.path.join(scratch, "data")
-        _run_as(user, [install, f"--datadir={data}", "--auth-root-authentication-method=normal",
-                       "--skip-test-db"], "mariadb-install-db")
-        port = free_port()
-        check_bindable(port)
-        socket_path = os.path.join(scratch, "mysqld.sock")
-        password = secrets.token_urlsafe(18)
-        init = os.path.join(scratch, "init.sql")
-        with open(init, "w") as f:
-            f.write(f"CREATE USER 'auditor'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
-                    "GRANT ALL ON *.* TO 'auditor'@'127.0.0.1';\n")
-        if user:
-            entry = pwd.getpwnam(user)
-            os.chown(init, entry.pw_uid, entry.pw_gid)
-        url = sqlalchemy.engine.URL.create(_DRIVERS["mysql"], "auditor", password,
-                                           "127.0.0.1", port)
+    def argv(mysqld: str, scratch: str, port: int) -> list[str]:
+        return [mysqld, "--no-defaults", f"--datadir={scratch}/data",
+                f"--socket={scratch}/mysqld.sock", f"--port={port}",
+                "--bind-address=127.0.0.1", f"--init-file={scratch}/init.sql",
+                "--max-connections=300", "--skip-log-bin", f"--pid-file={scratch}/mysqld.pid"]
 
-        def ready() -> bool:
-            with _engine(url).connect():
-                return True
-
-        server = Server("mariadb", [mysqld, "--no-defaults", f"--datadir={data}",
-                                    f"--socket={socket_path}", f"--port={port}",
-                                    "--bind-address=127.0.0.1", f"--init-file={init}",
-                                    "--max-connections=300", "--skip-log-bin",
-                                    f"--pid-file={scratch}/mysqld.pid"],
-                        os.path.join(scratch, "mariadb.log"), ready=_quiet(ready), user=user,
-                        cwd=scratch)
-        server.start(timeout_s=60)
-        return Database("mysql", url, server, scratch)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-
-
-def _quiet(ready):
-    """A readiness probe that says False (not yet) instead of raising while the server starts."""
-    def probe() -> bool:
-        try:
-            return ready()
-        except Exception:  # noqa: BLE001 - refused / starting up
-            return False
-    return probe
+    return _throwaway("mysql", (("mariadb-install-db", "mysql_install_db"),
+                                ("mariadbd", "mysqld")), "mariadb-server", "mysql", init, argv)
 
 
 def open_database(spec: str) -> Database:

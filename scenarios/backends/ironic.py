@@ -169,20 +169,15 @@ class RealIronic:
     # -- inventory -----------------------------------------------------------
 
     def _enroll(self, *, uuid: str | None = None, name: str | None = None,
-               resource_class: str | None = "baremetal", cpus: Any = 8,
-               memory_mb: Any = 16384, local_gb: Any = 100, cpu_arch: str = "x86_64",
-               capabilities: str | None = "boot_mode:uefi", traits=(),
-               provision_state: str = "available", power_state: str = "power off",
-               maintenance: bool = False, conductor_group: str = "", shard: str | None = None,
-               driver_info: dict | None = None, properties: dict | None = None,
-               last_error: str | None = None) -> str:
-        """Create a fake-hardware node, manage and provide it (real cleaning), power it off."""
-        props = {"cpus": cpus, "memory_mb": memory_mb, "local_gb": local_gb,
-                 "cpu_arch": cpu_arch}
-        if capabilities is not None:
-            props["capabilities"] = capabilities
-        if properties is not None:
-            props = properties
+                resource_class: str | None = "baremetal", traits=(),
+                provision_state: str = "available", power_state: str = "power off",
+                maintenance: bool = False, conductor_group: str = "",
+                shard: str | None = None, driver_info: dict | None = None,
+                last_error: str | None = None, **hardware) -> str:
+        """``hardware``: ``node_properties``' arguments. ``last_error`` is Ironic's to set."""
+        from scenarios.ironic_sim import node_properties
+
+        props = node_properties(**hardware)
         fields = {"driver": "fake-hardware", "driver_info": dict(driver_info or {}),
                   "properties": props, "resource_class": resource_class}
         if uuid:

@@ -12,14 +12,14 @@ import json
 import threading
 from collections import Counter
 
-from scenarios.standins.http import serve
+from scenarios.standins.http import Served
 
 __all__ = ["GlanceStandIn"]
 
 _CREATED = "2026-08-01T00:00:00Z"
 
 
-class GlanceStandIn:
+class GlanceStandIn(Served):
     """``add(image)`` then ``start()``; ``endpoint`` is its URL; ``stop()``."""
 
     def __init__(self):
@@ -27,7 +27,6 @@ class GlanceStandIn:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self._failures = 0
-        self._server = None
 
     def fail_next_lookup(self) -> None:
         """Answer the next image lookup with 404 (the image was deleted meanwhile)."""
@@ -47,20 +46,10 @@ class GlanceStandIn:
         with self._lock:
             self._images[image["id"]] = full
 
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def start(self) -> "GlanceStandIn":
-        self._server = serve(self._app)
+        self._serve(self._app)
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def _app(self, environ, start_response):
         path = environ.get("PATH_INFO", "/").rstrip("/") or "/"

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 
 __all__ = ["HttpFault", "HttpFaults", "FAULT_KINDS", "faulty", "make_server", "serve",
-           "SERVER_THREAD_PREFIX"]
+           "SERVER_THREAD_PREFIX", "Served"]
 
 FAULT_KINDS = ("conflict", "server-error", "unavailable", "timeout", "slow", "disconnect",
                "vanish")
@@ -159,3 +159,23 @@ def serve(app, faults: HttpFaults | None = None):
     threading.Thread(target=server.serve_forever, name=f"{SERVER_THREAD_PREFIX}listener",
                      daemon=True).start()
     return server
+
+
+class Served:
+    """A service this process serves on loopback: ``_serve(app)``, ``endpoint``, ``stop()``."""
+
+    _server = None
+
+    def _serve(self, app, faults: HttpFaults | None = None) -> None:
+        self._server = serve(app, faults)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
