@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scenarios.backends.database import ENGINES, Database, check_url, open_database
+from scenarios.backends.database import (
+    ENGINES, Database, check_engine, check_url, open_database,
+)
 from scenarios.backends.process import BackendError
 
 __all__ = ["Backends", "BackendError", "IRONIC_BACKENDS", "check", "ENGINES"]
@@ -28,6 +30,8 @@ def check(ironic: str, db: str) -> None:
         check_installed()
     if db not in ENGINES:
         check_url(db)
+    elif db != "sqlite":
+        check_engine(db)
 
 
 class Backends:

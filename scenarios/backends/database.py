@@ -21,7 +21,7 @@ import tempfile
 
 from scenarios.backends.process import BackendError, Server, check_bindable, free_port
 
-__all__ = ["Database", "ENGINES", "check_url", "open_database"]
+__all__ = ["Database", "ENGINES", "check_engine", "check_url", "open_database"]
 
 ENGINES = ("sqlite", "postgresql", "mysql")
 #: the databases one run needs, by role
@@ -180,6 +180,22 @@ def _run_as(user: str | None, argv: list[str], what: str) -> None:
         raise BackendError(f"{what} failed ({done.returncode}): {tail[-400:]}")
 
 
+#: engine -> (alternative names of the init tool, of the server), Debian package, system user
+_SERVERS = {"postgresql": ((("initdb",), ("postgres",)), "postgresql", "postgres"),
+            "mysql": ((("mariadb-install-db", "mysql_install_db"), ("mariadbd", "mysqld")),
+                      "mariadb-server", "mysql")}
+
+
+def check_engine(engine: str) -> list[str]:
+    """The init tool and server binaries of a throwaway ``engine``, or BackendError."""
+    binaries, package, _ = _SERVERS[engine]
+    found = [_binary(*names) for names in binaries]
+    if not all(found):
+        raise BackendError(f"--db {engine} needs {' and '.join(n[0] for n in binaries)} "
+                           f"(Debian: apt-get install {package})")
+    return found
+
+
 def _private_file(path: str, text: str, user: str | None) -> str:
     """Write ``text`` to a 0600 file the server's user owns."""
     with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
@@ -190,8 +206,7 @@ def _private_file(path: str, text: str, user: str | None) -> str:
     return path
 
 
-def _throwaway(engine: str, binaries: tuple[tuple[str, ...], ...], package: str,
-               user_name: str, init, argv) -> Database:
+def _throwaway(engine: str, init, argv) -> Database:
     """Initialise and start a throwaway server as ``user_name`` in a scratch directory.
 
     ``init(binary, scratch, user, password)`` creates the data directory;
@@ -199,11 +214,8 @@ def _throwaway(engine: str, binaries: tuple[tuple[str, ...], ...], package: str,
     """
     import sqlalchemy
 
-    found = [_binary(*names) for names in binaries]
-    if not all(found):
-        raise BackendError(f"--db {engine} needs {' and '.join(n[0] for n in binaries)} "
-                           f"(Debian: apt-get install {package})")
-    user = _system_user(user_name)
+    found = check_engine(engine)
+    user = _system_user(_SERVERS[engine][2])
     scratch = _scratch_dir(user)
     try:
         password = secrets.token_urlsafe(18)
@@ -242,8 +254,7 @@ def _postgresql() -> Database:
         return [postgres, "-D", os.path.join(scratch, "data"), "-h", "127.0.0.1",
                 "-p", str(port), "-k", scratch, "-c", "max_connections=200", "-c", "fsync=off"]
 
-    return _throwaway("postgresql", (("initdb",), ("postgres",)), "postgresql", "postgres",
-                      init, argv)
+    return _throwaway("postgresql", init, argv)
 
 
 def _mysql() -> Database:
@@ -260,8 +271,7 @@ def _mysql() -> Database:
                 "--bind-address=127.0.0.1", f"--init-file={scratch}/init.sql",
                 "--max-connections=300", "--skip-log-bin", f"--pid-file={scratch}/mysqld.pid"]
 
-    return _throwaway("mysql", (("mariadb-install-db", "mysql_install_db"),
-                                ("mariadbd", "mysqld")), "mariadb-server", "mysql", init, argv)
+    return _throwaway("mysql", init, argv)
 
 
 def open_database(spec: str) -> Database:
