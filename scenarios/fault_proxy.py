@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import urllib.parse
 
 from scenarios.standins.http import HttpFault, HttpFaults, Served
@@ -58,8 +57,6 @@ class FaultProxy(Served):
         parsed = urllib.parse.urlsplit(upstream)
         self._upstream = (parsed.hostname, parsed.port)
         self.faults = HttpFaults()
-        self.forwarded = 0
-        self._count_lock = threading.Lock()
 
     def start(self) -> "FaultProxy":
         self._serve(self._app, self.faults)
@@ -87,8 +84,6 @@ class FaultProxy(Served):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else None
         status, reason, resp_headers, data = self._forward(method, target, headers, body)
-        with self._count_lock:
-            self.forwarded += 1
         if status == 200:
             vanish = self.faults.take(method, target, ("vanish",))
             if vanish is not None:

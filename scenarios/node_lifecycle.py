@@ -20,9 +20,10 @@ def _monitors(run: Run, names: list[str]) -> None:
         run.cluster.env.conf.clear_override("compute_monitors")
 
 
-def _stale_migrations(run: Run, node: str, instance) -> None:
-    """Migration records a crash left 'migrating': one whose instance is gone, one for an
-    instance that is not moving. nova filters such records defensively; drive that code."""
+def _stale_migrations(run: Run, node: str, instance, flavor) -> None:
+    """Migration records a crash left 'migrating': one whose instance is gone (deleted: nova
+    soft-deletes, and a database server's foreign key wants the row), one for an instance
+    that is not moving. nova filters such records defensively; drive that code."""
     import uuid as uuidlib
 
     from nova import objects
@@ -30,8 +31,10 @@ def _stale_migrations(run: Run, node: str, instance) -> None:
     def new_uuid() -> str:
         return str(uuidlib.UUID(int=run.rng.getrandbits(128), version=4))
 
+    gone = run.ops.create_instance(flavor)
+    gone.destroy()
     compute_id = objects.ComputeNode.get_by_uuid(run.ops.ctx, node).id
-    for instance_uuid in (new_uuid(), instance.uuid):
+    for instance_uuid in (gone.uuid, instance.uuid):
         objects.Migration(
             context=run.ops.ctx, uuid=new_uuid(), source_compute=instance.host,
             dest_compute=instance.host, source_node=node, dest_node=node,
@@ -118,7 +121,7 @@ def node_lifecycle(run: Run) -> None:
     _legacy_records(run, [b.instance for b in active])
     live = [b for b in active if b.outcome == "active"]
     if live:
-        _stale_migrations(run, live[0].node, live[0].instance)
+        _stale_migrations(run, live[0].node, live[0].instance, flavor)
     _monitors(run, ["cpu.virt_driver"])
     run.periodic()
     _monitors(run, [])

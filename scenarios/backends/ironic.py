@@ -22,7 +22,7 @@ import urllib.request
 from importlib import metadata
 from typing import Any
 
-from scenarios.backends.process import BackendError, Server, check_bindable, free_port, log_tail
+from scenarios.backends.process import BackendError, Server, check_bindable, free_port
 from scenarios.standins.http import SERVER_THREAD_PREFIX
 
 __all__ = ["IronicServer", "RealIronic", "API_VERSION", "check_installed"]
@@ -91,7 +91,6 @@ class IronicServer:
         self.port = port or free_port()
         self.glance_endpoint = glance_endpoint
         self.conf_file = os.path.join(self.workdir, "ironic.conf")
-        self.log_path = os.path.join(self.workdir, "ironic.log")
         self._server: Server | None = None
 
     @property
@@ -128,9 +127,6 @@ class IronicServer:
         if self._server is not None:
             self._server.stop()
             self._server = None
-
-    def tail(self) -> str:
-        return log_tail(self.log_path)
 
 
 # -- the operator's side ------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
 
 from scenarios.standins.http import Served
 
@@ -25,7 +24,6 @@ class GlanceStandIn(Served):
     def __init__(self):
         self._images: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self.requests: Counter[str] = Counter()
         self._failures = 0
 
     def fail_next_lookup(self) -> None:
@@ -54,7 +52,6 @@ class GlanceStandIn(Served):
     def _app(self, environ, start_response):
         path = environ.get("PATH_INFO", "/").rstrip("/") or "/"
         parts = path.strip("/").split("/")
-        self.requests[f"{environ['REQUEST_METHOD']} {'/'.join(parts[:2])}"] += 1
         if path in ("/", "/v2"):
             status, body = "200 OK", {"versions": [{
                 "id": "v2.16", "status": "CURRENT",
