@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any, Iterator
 
 import jsonpatch
+from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
 from openstack.baremetal.v1.node import Node, ValidationResult
 from oslo_utils import strutils
@@ -218,7 +219,9 @@ class FakeIronic:
             raise _http_error(sdk_exc.HttpException, 503,
                               f"503 Service Unavailable: baremetal API is down ({method})")
         if fault.kind == "timeout":
-            raise sdk_exc.SDKException(f"Timed out waiting for the baremetal API ({method})")
+            # what keystoneauth raises when the request times out (the SDK does not wrap it)
+            raise ks_exc.ConnectTimeout(
+                f"Request to http://127.0.0.1:6385/v1 timed out ({method})")
         if fault.kind == "server-error":
             raise _http_error(sdk_exc.HttpException, 500,
                               f"500 Internal Server Error from baremetal API ({method})")

@@ -62,6 +62,16 @@ class TestSimulatorFidelity:
         node = sim.enroll(driver_info={"redfish_password": "pw-in-clear"})
         assert sim.get_node(node).driver_info["redfish_password"] == "pw-in-clear"
 
+    def test_timeout_raises_what_keystoneauth_raises(self):
+        """A timed-out call surfaces as keystoneauth's ConnectTimeout, not an SDK invention."""
+        from keystoneauth1 import exceptions as ks_exc
+
+        sim = FakeIronic()
+        node = sim.enroll()
+        sim.inject(Fault("timeout", methods=("get_node",)))
+        with pytest.raises(ks_exc.ConnectTimeout):
+            sim.get_node(node)
+
     def test_outage_lasts_until_cleared(self):
         """A times=None fault fails every call until clear_faults."""
         from openstack import exceptions as sdk_exc
