@@ -149,13 +149,14 @@ class Workload:
     """One Environment and one Cluster of ``nodes`` Ironic nodes, built once per process."""
 
     def __init__(self, nodes: int, claimers: int = 16, host: str = "bench",
-                 plant: Callable[[str], str] | None = None, cycles: int = 3):
+                 plant: Callable[[str], str] | None = None, cycles: int = 3,
+                 db: str = "sqlite"):
         import random
 
         from scenarios.environment import Cluster, Environment
         from scenarios.operations import Operations
 
-        self.env = Environment.get(plant=plant)
+        self.env = Environment.get(plant=plant, db=db)
         # The report client re-reads every provider's associations once they are 300 s old
         # (nova's default): a burst that doubles the pass it lands in, whichever variant runs
         # it. Off, so that every measured pass does the same work.

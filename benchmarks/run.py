@@ -85,7 +85,7 @@ def scenario(args) -> dict:
     out = {}
     for mode in args.modes:
         params = {"mode": mode, "nodes": args.nodes, "reps": args.reps, "warmup": args.warmup,
-                  "claimers": 16, "cycles": 3}
+                  "claimers": 16, "cycles": 3, "db": args.db}
         print(f"  [{mode}] {params}", flush=True)
         res = run_child("benchmarks.scenario", params, echo=_echo)
         out[mode] = res
@@ -191,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, help="scenario nodes (1000; quick 100)")
     p.add_argument("--reps", type=int, help="scenario repetitions per variant (3; quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first")
+    p.add_argument("--db", default="sqlite",
+                   help="scenario: nova's and placement's database (sqlite, postgresql, mysql, URL)")
     p.add_argument("--scale-nodes", help="node counts for scale (100,1000,5000; quick 20,100)")
     p.add_argument("--audit-only", default="", help="scale node counts measured audited only")
     p.add_argument("--trace-nodes", type=int, help="nodes for the trace section (100; quick 20)")

@@ -84,7 +84,7 @@ def main(params: dict) -> dict:
     canaries = CanaryRegistry()
     t0 = time.perf_counter()
     work = Workload(nodes, claimers=int(params.get("claimers", 16)), plant=canaries.plant,
-                    cycles=int(params.get("cycles", 3)))
+                    cycles=int(params.get("cycles", 3)), db=params.get("db", "sqlite"))
     canaries.update(from_config(work.env.conf))
     work.prepare_claims()
     setup_s = time.perf_counter() - t0

@@ -28,16 +28,19 @@ class Scenario:
     hosts: int = 1
     nodes: int = 20
     workers: int = 8
+    #: the Ironic backends it runs on (real Ironic refuses what some scenarios feed)
+    ironic: tuple[str, ...] = ("sim", "real")
 
 
 REGISTRY: dict[str, Scenario] = {}
 
 
-def scenario(name: str, summary: str, *, hosts: int = 1, nodes: int = 20, workers: int = 8):
+def scenario(name: str, summary: str, *, hosts: int = 1, nodes: int = 20, workers: int = 8,
+             ironic: tuple[str, ...] = ("sim", "real")):
     """Register the decorated ``script(run)`` as a built-in scenario."""
 
     def register(script: Callable[["Run"], None]) -> Callable[["Run"], None]:
-        REGISTRY[name] = Scenario(name, summary, script, hosts, nodes, workers)
+        REGISTRY[name] = Scenario(name, summary, script, hosts, nodes, workers, ironic)
         return script
 
     return register

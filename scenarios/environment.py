@@ -8,6 +8,7 @@ with the real ``IronicDriver`` and ``ResourceTracker``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -16,7 +17,7 @@ import tempfile
 import threading
 from typing import Callable, Iterator
 
-from scenarios.ironic_sim import FakeIronic
+from scenarios.backends import Backends
 from scenarios.placement_server import PlacementServer
 
 __all__ = ["Environment", "Cluster", "Compute"]
@@ -33,9 +34,9 @@ instances_path = {workdir}/instances
 service_down_time = 3600
 use_rootwrap_daemon = false
 [database]
-connection = sqlite:///{workdir}/nova.sqlite?timeout=60
+connection = {nova_db}
 [api_database]
-connection = sqlite:///{workdir}/nova_api.sqlite?timeout=60
+connection = {nova_api_db}
 [oslo_concurrency]
 lock_path = {workdir}/locks
 [placement]
@@ -47,7 +48,7 @@ fixed_key = {fixed_key}
 [ironic]
 api_retry_interval = 0
 api_max_retries = 30
-[notifications]
+{ironic}[notifications]
 notification_format = unversioned
 [oslo_messaging_notifications]
 driver = noop
@@ -91,26 +92,31 @@ class Environment:
     _guard = threading.Lock()
 
     def __init__(self, workdir: str, extra_config_files: tuple[str, ...] = (),
-                 plant: Callable[[str], str] | None = None):
+                 plant: Callable[[str], str] | None = None,
+                 backends: Backends | None = None):
         self.workdir = workdir
         self.plant = plant or (lambda source: "s" + secrets.token_hex(8))
         self.extra_config_files = extra_config_files
-        self.placement = PlacementServer(workdir)
+        self.backends = backends or Backends()
+        self.placement: PlacementServer | None = None
         self.conf_file = os.path.join(workdir, "nova.conf")
         self._host_lock = threading.RLock()
 
     @classmethod
     def get(cls, workdir: str | None = None, extra_config_files: tuple[str, ...] = (),
-            plant: Callable[[str], str] | None = None) -> "Environment":
+            plant: Callable[[str], str] | None = None, ironic: str = "sim",
+            db: str = "sqlite") -> "Environment":
         """The process's environment, built on first use.
 
         ``plant(source)`` supplies the secret config values (placement token,
         transport password, key manager key): the auditor's canaries.
+        ``ironic`` (sim | real) and ``db`` (sqlite | postgresql | mysql | URL)
+        choose the backends; servers they need are stopped when the process exits.
         """
         with cls._guard:
             if cls._instance is None:
                 env = cls(workdir or tempfile.mkdtemp(prefix="nova-rt-auditor-"),
-                          extra_config_files, plant)
+                          extra_config_files, plant, Backends(ironic, db))
                 env._build()
                 cls._instance = env
             return cls._instance
@@ -118,10 +124,21 @@ class Environment:
     def _build(self) -> None:
         os.makedirs(os.path.join(self.workdir, "locks"), exist_ok=True)
         self._configure_logging()
-        _begin_immediate()
+        # -- backends: Ironic sim | real, database engine (stopped at exit) --
+        backends = self.backends
+        atexit.register(backends.stop)
+        backends.start(self.workdir)
+        if backends.sqlite:
+            _begin_immediate()
+        self.placement = PlacementServer(self.workdir,
+                                         backends.db_url("placement", self.workdir))
+        # -- end of backends --
         self.placement.start()
         with open(self.conf_file, "w") as f:
             f.write(_NOVA_CONF.format(
+                nova_db=backends.db_url("nova", self.workdir),
+                nova_api_db=backends.db_url("nova_api", self.workdir),
+                ironic=backends.nova_conf(),
                 workdir=self.workdir, placement=self.placement.endpoint,
                 transport_password=self.plant("conf.DEFAULT.transport_url.password"),
                 placement_token=self.plant("conf.placement.token"),
@@ -138,8 +155,9 @@ class Environment:
             default_config_files=[self.conf_file, *self.extra_config_files])
         migration.db_sync(database="main")
         migration.db_sync(database="api")
-        for name in ("nova.sqlite", "nova_api.sqlite"):
-            _use_wal(os.path.join(self.workdir, name))
+        if backends.sqlite:
+            for name in ("nova.sqlite", "nova_api.sqlite"):
+                _use_wal(os.path.join(self.workdir, name))
         self.conf = nova.conf.CONF
 
     def _configure_logging(self) -> None:
@@ -175,7 +193,7 @@ class Environment:
 class Compute:
     """One nova-compute service: its Service record, manager, driver and tracker."""
 
-    def __init__(self, env: Environment, host: str, ironic: FakeIronic):
+    def __init__(self, env: Environment, host: str, ironic):
         from nova import objects
 
         self.env = env
@@ -194,7 +212,7 @@ class Compute:
             self.manager = compute_manager.ComputeManager(
                 compute_driver="ironic.IronicDriver")
         self.driver = self.manager.driver
-        self.driver._ironic_connection = self.ironic
+        self.driver._ironic_connection = self.env.backends.nova_connection(self.ironic)
         self.rt = self.manager.rt
         self.manager.service_ref = self.service
         self.rt.set_service_ref(self.service)
@@ -237,12 +255,12 @@ class Compute:
 
 
 class Cluster:
-    """A simulated Ironic deployment and the compute services that manage it."""
+    """An Ironic deployment (simulated or real) and the compute services that manage it."""
 
     def __init__(self, env: Environment, hosts: list[str], seed: int = 0):
         self.env = env
         # Seeded by the hosts too: clusters share one DB, so node uuids must differ.
-        self.ironic = FakeIronic(seed=f"{','.join(hosts)}:{seed}")
+        self.ironic = env.backends.new_ironic(seed=f"{','.join(hosts)}:{seed}")
         self.computes = {h: Compute(env, h, self.ironic) for h in hosts}
         from nova.scheduler.client import report
 
@@ -258,3 +276,4 @@ class Cluster:
                     f"/resource_providers/{node}/allocations").json().get("allocations", {}):
                 self.scheduler_client.delete(f"/allocations/{consumer}")
             self.scheduler_client.delete(f"/resource_providers/{node}")
+        self.env.backends.release_ironic(self.ironic)

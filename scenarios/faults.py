@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from scenarios.api import Run, scenario
 from scenarios.nodes import enroll_fleet
-from scenarios.placement_server import PlacementFault
+from scenarios.standins.http import HttpFault
 
 __all__ = ["placement_faults", "ironic_faults"]
 
 #: (label, fault) armed around one periodic each; real HTTP still flows to placement.
 _PERIODIC_FAULTS = (
-    ("inventory-409", PlacementFault("conflict", "PUT", r"/inventories", times=2)),
-    ("inventory-500", PlacementFault("server-error", "PUT", r"/inventories", times=6)),
-    ("providers-503", PlacementFault("unavailable", "GET", r"^/resource_providers\?", times=3)),
-    ("allocations-disconnect", PlacementFault("disconnect", "GET", r"/allocations", times=2)),
-    ("slow-traits", PlacementFault("slow", "GET", r"/traits", times=3, delay_s=0.3)),
+    ("inventory-409", HttpFault("conflict", "PUT", r"/inventories", times=2)),
+    ("inventory-500", HttpFault("server-error", "PUT", r"/inventories", times=6)),
+    ("providers-503", HttpFault("unavailable", "GET", r"^/resource_providers\?", times=3)),
+    ("allocations-disconnect", HttpFault("disconnect", "GET", r"/allocations", times=2)),
+    ("slow-traits", HttpFault("slow", "GET", r"/traits", times=3, delay_s=0.3)),
 )
 
 
@@ -42,7 +42,7 @@ def placement_faults(run: Run) -> None:
         # until the periodic heals it.
         if boots:
             victim = boots.pop()
-            faults.arm(PlacementFault("server-error", "DELETE", r"/allocations/", times=1))
+            faults.arm(HttpFault("server-error", "DELETE", r"/allocations/", times=1))
             try:
                 run.ops.delete(victim)
             except Exception as exc:  # noqa: BLE001 - the delete flow surfaces it
@@ -55,7 +55,7 @@ def placement_faults(run: Run) -> None:
             run.tolerant_periodic()
         # A failed rebuild whose allocation clean-up placement refuses.
         if boots:
-            faults.arm(PlacementFault("conflict", "PUT", r"^/allocations/", times=4))
+            faults.arm(HttpFault("conflict", "PUT", r"^/allocations/", times=4))
             run.count("rebuild-" + moves.rebuild(run.ops, boots[0], fail=True))
             faults.clear()
     finally:

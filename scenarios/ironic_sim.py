@@ -5,7 +5,10 @@ It hands out real ``openstack.baremetal.v1.node.Node`` objects, honours the
 the simulator when asked for), raises the exceptions openstacksdk raises, and
 walks nodes through Ironic's provision-state machine. Transient states
 (deploying, deleting, cleaning) advance one step each time the node is read,
-so the driver's own polling loops drive them.
+so the driver's own polling loops drive them. Like Ironic's API, it masks
+password-like ``driver_info`` values as ``'******'`` in what it returns
+(``FakeIronic(mask_passwords=False)`` hands them out in clear, which no
+real Ironic does).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from collections import Counter
 from typing import Any, Iterator
 
 import jsonpatch
+from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as sdk_exc
 from openstack.baremetal.v1.node import Node, ValidationResult
+from oslo_utils import strutils
 
-__all__ = ["FakeIronic", "Fault", "FAULT_KINDS"]
+__all__ = ["FakeIronic", "Fault", "FAULT_KINDS", "MASK", "MODELLED_VERSION",
+           "node_properties"]
 
 # Ironic API field name -> openstacksdk attribute name, where they differ.
 _SDK_NAMES = {"uuid": "id", "instance_uuid": "instance_id", "maintenance": "is_maintenance"}
@@ -49,6 +55,12 @@ _VERBS = {
     "clean": ({"manageable"}, "cleaning"),
 }
 
+#: The Ironic release whose API the simulator models (the report's target names it).
+MODELLED_VERSION = "39.0.0"
+
+#: What Ironic's API shows in place of a password-like driver_info value.
+MASK = "******"
+
 # States from which Ironic's API lets an operator delete a node.
 _DELETABLE = {"available", "manageable", "enroll", "adopt failed"}
 
@@ -57,17 +69,30 @@ FAULT_KINDS = ("unavailable", "timeout", "server-error", "vanish", "conflict")
 
 @dataclasses.dataclass
 class Fault:
-    """A fault to inject: ``kind`` on calls to ``methods`` (all if empty), ``times`` times."""
+    """A fault to inject: ``kind`` on calls to ``methods`` (all if empty), ``times`` times
+    (``None``: every call until ``clear_faults``, an outage)."""
 
     kind: str
     methods: tuple[str, ...] = ()
-    times: int = 1
+    times: int | None = 1
     node: str | None = None
     delay_s: float = 0.0
 
     def __post_init__(self):
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+
+
+def node_properties(cpus: Any = 8, memory_mb: Any = 16384, local_gb: Any = 100,
+                    cpu_arch: str = "x86_64", capabilities: str | None = "boot_mode:uefi",
+                    properties: dict | None = None) -> dict:
+    """A node's ``properties`` as scenarios describe hardware (``properties`` wins whole)."""
+    if properties is not None:
+        return properties
+    props = {"cpus": cpus, "memory_mb": memory_mb, "local_gb": local_gb, "cpu_arch": cpu_arch}
+    if capabilities is not None:
+        props["capabilities"] = capabilities
+    return props
 
 
 def _http_error(cls, status: int, message: str):
@@ -77,7 +102,8 @@ def _http_error(cls, status: int, message: str):
 class FakeIronic:
     """The simulator: give it to ``IronicDriver`` as ``_ironic_connection``."""
 
-    def __init__(self, seed: int | str = 0):
+    def __init__(self, seed: int | str = 0, mask_passwords: bool = True):
+        self.mask_passwords = mask_passwords
         self._nodes: dict[str, dict[str, Any]] = {}
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
@@ -99,12 +125,7 @@ class FakeIronic:
                last_error: str | None = None) -> str:
         """Add a node (already provided, unless ``provision_state`` says otherwise)."""
         node_uuid = uuid or str(uuidlib.UUID(int=self.rng.getrandbits(128), version=4))
-        props = {"cpus": cpus, "memory_mb": memory_mb, "local_gb": local_gb,
-                 "cpu_arch": cpu_arch}
-        if capabilities is not None:
-            props["capabilities"] = capabilities
-        if properties is not None:
-            props = properties
+        props = node_properties(cpus, memory_mb, local_gb, cpu_arch, capabilities, properties)
         with self._lock:
             self._nodes[node_uuid] = {
                 "uuid": node_uuid, "name": name or f"bm-{node_uuid[:8]}",
@@ -182,9 +203,10 @@ class FakeIronic:
                     continue
                 if fault.kind == "vanish":
                     continue  # handled while iterating nodes()
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
                 break
             else:
                 return
@@ -197,7 +219,9 @@ class FakeIronic:
             raise _http_error(sdk_exc.HttpException, 503,
                               f"503 Service Unavailable: baremetal API is down ({method})")
         if fault.kind == "timeout":
-            raise sdk_exc.SDKException(f"Timed out waiting for the baremetal API ({method})")
+            # what keystoneauth raises when the request times out (the SDK does not wrap it)
+            raise ks_exc.ConnectTimeout(
+                f"Request to http://127.0.0.1:6385/v1 timed out ({method})")
         if fault.kind == "server-error":
             raise _http_error(sdk_exc.HttpException, 500,
                               f"500 Internal Server Error from baremetal API ({method})")
@@ -210,9 +234,10 @@ class FakeIronic:
                 return False  # Ironic refuses to delete it (e.g. an active node)
             for fault in self._faults:
                 if fault.kind == "vanish" and fault.node in (None, node_id):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
                     self._nodes.pop(node_id, None)
                     return True
         return False
@@ -246,6 +271,9 @@ class FakeIronic:
     def _to_node(self, rec: dict[str, Any], fields=None) -> Node:
         names = fields or tuple(rec)
         attrs = {_SDK_NAMES.get(f, f): copy.deepcopy(rec[f]) for f in names if f in rec}
+        if self.mask_passwords and attrs.get("driver_info"):
+            # as ironic.api.controllers.v1.node's node_sanitize does
+            attrs["driver_info"] = strutils.mask_dict_password(attrs["driver_info"], MASK)
         return Node.existing(**attrs)
 
     # -- the openstacksdk baremetal proxy surface the driver uses -------------

@@ -20,24 +20,32 @@ def _monitors(run: Run, names: list[str]) -> None:
         run.cluster.env.conf.clear_override("compute_monitors")
 
 
-def _stale_migrations(run: Run, node: str, instance) -> None:
-    """Migration records a crash left 'migrating': one whose instance is gone, one for an
-    instance that is not moving. nova filters such records defensively; drive that code."""
+def _stale_migrations(run: Run, node: str, instance, flavor) -> None:
+    """Migration records a crash left 'migrating': one whose instance is deleted (nova
+    soft-deletes), one whose instance row is gone altogether, one for an instance that is
+    not moving. nova filters such records defensively; drive that code. A database server
+    refuses the row-less one (foreign key to ``instances``); SQLite does not check it."""
     import uuid as uuidlib
 
     from nova import objects
+    from oslo_db import exception as db_exc
 
     def new_uuid() -> str:
         return str(uuidlib.UUID(int=run.rng.getrandbits(128), version=4))
 
+    deleted = run.ops.create_instance(flavor)
+    deleted.destroy()
     compute_id = objects.ComputeNode.get_by_uuid(run.ops.ctx, node).id
-    for instance_uuid in (new_uuid(), instance.uuid):
-        objects.Migration(
-            context=run.ops.ctx, uuid=new_uuid(), source_compute=instance.host,
-            dest_compute=instance.host, source_node=node, dest_node=node,
-            dest_compute_id=compute_id,
-            instance_uuid=instance_uuid, status="migrating", migration_type="evacuation",
-        ).create()
+    for instance_uuid in (deleted.uuid, new_uuid(), instance.uuid):
+        try:
+            objects.Migration(
+                context=run.ops.ctx, uuid=new_uuid(), source_compute=instance.host,
+                dest_compute=instance.host, source_node=node, dest_node=node,
+                dest_compute_id=compute_id,
+                instance_uuid=instance_uuid, status="migrating", migration_type="evacuation",
+            ).create()
+        except db_exc.DBReferenceError:
+            run.count("stale-migration-refused-by-foreign-key")
 
 
 def _legacy_records(run: Run, instances) -> None:
@@ -118,7 +126,7 @@ def node_lifecycle(run: Run) -> None:
     _legacy_records(run, [b.instance for b in active])
     live = [b for b in active if b.outcome == "active"]
     if live:
-        _stale_migrations(run, live[0].node, live[0].instance)
+        _stale_migrations(run, live[0].node, live[0].instance, flavor)
     _monitors(run, ["cpu.virt_driver"])
     run.periodic()
     _monitors(run, [])

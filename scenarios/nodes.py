@@ -28,4 +28,5 @@ def enroll_fleet(run: Run, count: int, resource_class: str = "baremetal-gold",
                                          **fields)
         run.cluster.ironic.set(node, driver=driver)
         uuids.append(node)
+    run.cluster.ironic.settle()  # real Ironic: enrolment (manage, clean, power off) done
     return uuids

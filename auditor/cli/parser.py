@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", help="keep the databases and nova.log here")
     run.add_argument("--config-file", action="append", default=[], metavar="PATH",
                      help="extra nova.conf to layer over the generated one")
+    run.add_argument("--ironic", choices=("sim", "real"), default="sim",
+                     help="Ironic: the in-process simulator or real Ironic (fake hardware)")
+    run.add_argument("--db", default="sqlite", metavar="ENGINE_OR_URL",
+                     help="nova's and placement's databases: sqlite (default), postgresql, "
+                          "mysql (a throwaway server each) or a postgresql:// / mysql:// URL")
     run.add_argument("--child", metavar="OPTIONS", help=argparse.SUPPRESS)
 
     sub.add_parser("list", help="list the built-in scenarios")

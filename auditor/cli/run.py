@@ -35,6 +35,8 @@ class RunOptions:
     config_files: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()     # empty: every category
     audit: bool = True
+    ironic: str = "sim"                  # sim | real
+    db: str = "sqlite"                   # sqlite | postgresql | mysql | a URL
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -52,7 +54,8 @@ def scenario_names() -> list[tuple[str, str]]:
     from scenarios import library  # noqa: F401 - registers the scenarios
     from scenarios.api import REGISTRY
 
-    return [(sc.name, sc.summary) for sc in REGISTRY.values()]
+    return [(sc.name, f"{sc.summary} [ironic: {'|'.join(sc.ironic)}]")
+            for sc in REGISTRY.values()]
 
 
 def run_here(opts: RunOptions,
@@ -76,7 +79,8 @@ def run_here(opts: RunOptions,
         from scenarios.api import REGISTRY, run_scenario
         from scenarios.environment import Environment
 
-        env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant)
+        env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant,
+                              ironic=opts.ironic, db=opts.db)
         seed_canaries(session, env.conf, "run.conf_canaries")
         for name in opts.scenarios:
             sc = REGISTRY[name]
@@ -90,7 +94,8 @@ def run_here(opts: RunOptions,
                             stats=result.stats)
     finally:
         session.stop()
-    return session.report(target(mode=opts.mode, workdir=env.workdir))
+    return session.report(target(mode=opts.mode, workdir=env.workdir,
+                                 **env.backends.describe()))
 
 
 def options(args) -> RunOptions:
@@ -110,17 +115,34 @@ def options(args) -> RunOptions:
             raise UsageError(f"config file {path!r} does not exist")
     if args.report and not os.path.isdir(os.path.dirname(os.path.abspath(args.report))):
         raise UsageError(f"cannot write {args.report!r}: its directory does not exist")
-    return RunOptions(tuple(args.scenarios or known), args.mode, args.seed, args.nodes,
+    from scenarios.api import REGISTRY
+    from scenarios.backends import BackendError, check
+
+    elsewhere = [s for s in args.scenarios if args.ironic not in REGISTRY[s].ironic]
+    if elsewhere:
+        raise UsageError(f"scenario {elsewhere[0]!r} does not run on --ironic {args.ironic} "
+                         f"(see 'auditor list')")
+    scenarios = args.scenarios or [s for s in known if args.ironic in REGISTRY[s].ironic]
+    try:
+        check(args.ironic, args.db)     # backends usable before any work
+    except BackendError as e:
+        raise UsageError(str(e)) from None
+    return RunOptions(tuple(scenarios), args.mode, args.seed, args.nodes,
                       args.workers, args.workdir, tuple(args.config_file),
-                      tuple(args.category or ()), not args.no_audit)
+                      tuple(args.category or ()), not args.no_audit, args.ironic, args.db)
 
 
 def child(opts: RunOptions, report_path: str) -> int:
     """Run ``opts`` (one mode) in this process; write the JSON report to ``report_path``."""
+    from scenarios.backends import BackendError
+
     from auditor.cli.progress import Progress
 
-    with Progress(opts.mode) as progress:
-        report = run_here(opts, progress=progress.update)
+    try:
+        with Progress(opts.mode) as progress:
+            report = run_here(opts, progress=progress.update)
+    except BackendError as e:  # a server that did not start: one line, exit 2
+        raise UsageError(str(e)) from None
     with open(report_path, "w") as f:
         json.dump(report, f)
     return 0
@@ -142,6 +164,8 @@ def run(args) -> int:
                    "--report", out]
             started = time.monotonic()
             code = subprocess.call(cmd)
+            if code == 2:  # the child said why in one line (a backend did not start)
+                return 2
             if code != 0 or not os.path.exists(out):
                 print(f"auditor: the {mode} run failed (exit {code}); see the output above",
                       file=sys.stderr)
