@@ -25,7 +25,7 @@ class RunOptions:
 def scenario_names() -> list[tuple[str, str]]:
     """(name, summary) of every built-in scenario, without importing nova."""
     from scenarios import library  # noqa: F401 - registers the scenarios
-    from scenarios.api import REGISTRY
+    from scenarios.framework import REGISTRY
 
     return [(sc.name, sc.summary) for sc in REGISTRY.values()]
 
@@ -42,7 +42,7 @@ def run_here(opts: RunOptions, config: AuditConfig,
     session = AuditSession(config).start()
     try:
         from scenarios import library  # noqa: F401 - registers the scenarios
-        from scenarios.api import REGISTRY, run_scenario
+        from scenarios.framework import REGISTRY, run_scenario
         from scenarios.environment import Environment
 
         env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant)

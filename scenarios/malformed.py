@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios.api import Run, scenario
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["malformed_nodes", "BAD_NODES"]

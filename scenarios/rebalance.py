@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid as uuidlib
 
-from scenarios.api import Run, scenario
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["rebalance"]

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from auditor.checks.accounting import AccountingCheck
-from scenarios.api import Scenario, run_scenario
+from scenarios.framework import Scenario, run_scenario
 
 
 def _audit(env, script, hosts: int = 1, nodes: int = 1) -> set[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scenarios import library  # noqa: F401 - registers the scenarios
-from scenarios.api import REGISTRY, run_scenario
+from scenarios.framework import REGISTRY, run_scenario
 
 SMALL = {"concurrent-claims": dict(nodes=6, workers=3)}
 
