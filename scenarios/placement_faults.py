@@ -38,20 +38,19 @@ def placement_faults(run: Run) -> None:
             for failure in run.tolerant_periodic():
                 run.count(f"periodic-error-{label}")
             faults.clear()
-        # Placement refuses the allocation delete: the instance is gone, its allocation stays
-        # until the periodic heals it.
+        # Placement refuses the allocation delete: nova puts the instance in ERROR with its
+        # allocation kept (docs/findings.md, 10); the user deletes it again.
         if boots:
             victim = boots.pop()
             faults.arm(PlacementFault("server-error", "DELETE", r"/allocations/", times=1))
             try:
                 run.ops.delete(victim)
-            except Exception as exc:  # noqa: BLE001 - the delete flow surfaces it
+            except Exception as exc:  # noqa: BLE001 - terminate_instance re-raises it
                 run.count(f"delete-error-{type(exc).__name__}")
             faults.clear()
-            run.tolerant_periodic()   # the instance is DELETED but not destroyed: no heal
-            # The user deletes again; the API's local delete destroys the record while
-            # placement is still failing, and the compute's periodic heals the allocation.
-            victim.instance.destroy()
+            run.tolerant_periodic()
+            run.ops.delete(victim)
+            run.count("deleted-again")
             run.tolerant_periodic()
         # A failed rebuild whose allocation clean-up placement refuses.
         if boots:

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 __all__ = ["PlacementServer", "SERVER_THREAD_PREFIX", "PlacementFault", "PlacementFaults",
-           "PLACEMENT_FAULT_KINDS"]
+           "PLACEMENT_FAULT_KINDS", "serve", "stop"]
 
 PLACEMENT_FAULT_KINDS = ("conflict", "server-error", "unavailable", "slow", "disconnect")
 _STATUS = {"conflict": (409, "Conflict", "placement.concurrent_update"),
@@ -106,8 +106,9 @@ SERVER_THREAD_PREFIX = "placement-server-"
 _serial = itertools.count(1)
 
 
-def _make_server(app, faults: "PlacementFaults | None" = None):
-    """A threading WSGI server on 127.0.0.1.
+def _make_server(app, faults: "PlacementFaults | None" = None,
+                 thread_prefix: str = SERVER_THREAD_PREFIX):
+    """A threading WSGI server on 127.0.0.1 whose request threads are named ``thread_prefix<n>``.
 
     socketserver binds its selector class at import time, so it is imported
     here, after eventlet's monkey patching (in eventlet mode) has happened.
@@ -133,10 +134,24 @@ def _make_server(app, faults: "PlacementFaults | None" = None):
         def process_request(self, request, client_address):
             # Named so the auditor can tell the server's threads from nova's.
             threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                             name=f"{SERVER_THREAD_PREFIX}{next(_serial)}", daemon=True).start()
+                             name=f"{thread_prefix}{next(_serial)}", daemon=True).start()
 
     return simple_server.make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer,
                                      handler_class=QuietHandler)
+
+
+def serve(app, faults: "PlacementFaults | None" = None, thread_prefix: str = SERVER_THREAD_PREFIX):
+    """Serve ``app`` on a free 127.0.0.1 port from a daemon thread; ``stop(server)`` ends it."""
+    server = _make_server(app, faults, thread_prefix)
+    threading.Thread(target=server.serve_forever, name=f"{thread_prefix}listener",
+                     daemon=True).start()
+    return server
+
+
+def stop(server) -> None:
+    """Stop serving and close the listening socket."""
+    server.shutdown()
+    server.server_close()
 
 
 class PlacementServer:
@@ -146,7 +161,6 @@ class PlacementServer:
         self.workdir = workdir
         self.db_path = os.path.join(workdir, "placement.sqlite")
         self._server = None
-        self._thread: threading.Thread | None = None
         self.faults = PlacementFaults()
 
     @property
@@ -173,15 +187,10 @@ class PlacementServer:
         db_api.configure(conf)
         migration.upgrade("head")
         app = deploy.loadapp(conf)
-        self._server = _make_server(_faulty(app, self.faults), self.faults)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{SERVER_THREAD_PREFIX}listener",
-            daemon=True)
-        self._thread.start()
+        self._server = serve(_faulty(app, self.faults), self.faults)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop(self._server)
             self._server = None

@@ -1,0 +1,4 @@
+"""Stand-ins for the services nova's manager flows call that the runner does not run.
+
+Each answers at the service's HTTP API, so nova's own client code runs unchanged.
+"""
