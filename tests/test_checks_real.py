@@ -49,6 +49,23 @@ class Audit:
         assert boot.outcome == "active", boot.error
         return boot
 
+    def parallel_boots(self, n: int, alongside=None) -> list:
+        """``n`` boots in threads (``alongside()`` in this one meanwhile); their Boot results.
+
+        Outcomes are returned for the test to assert: an assert inside a worker thread
+        would only make pytest warn.
+        """
+        boots: list = []
+        threads = [threading.Thread(target=lambda: boots.append(self.ops.boot(self.flavor)))
+                   for _ in range(n)]
+        for t in threads:
+            t.start()
+        if alongside is not None:
+            alongside()
+        for t in threads:
+            t.join()
+        return boots
+
     def workload(self) -> None:
         """Builds (one rescheduled after a failed deploy, one failing for good), a delete and
         periodics, each asserted to have done what it was meant to."""
@@ -157,14 +174,7 @@ class TestUnheldLock:
     def test_quiet_on_unmodified_tracker(self, audit):
         """Concurrent claims, builds, deletes and periodics on nova 34: no unheld-lock finding."""
         a = audit().start(nodes=4)
-        boots = []
-        threads = [threading.Thread(target=lambda: boots.append(a.ops.boot(a.flavor)))
-                   for _ in range(3)]
-        for t in threads:
-            t.start()
-        a.compute.periodic()
-        for t in threads:
-            t.join()
+        boots = a.parallel_boots(3, alongside=a.compute.periodic)
         assert [b.outcome for b in boots] == ["active"] * 3, [b.error for b in boots]
         a.ops.delete(boots[0])
         a.compute.periodic()
@@ -258,11 +268,8 @@ class TestLockRules:
 
         a = audit(wait_threshold_s=0.2).start(nodes=3)
         monkeypatch.setattr(ResourceTracker, "_update", slow_update)
-        threads = [threading.Thread(target=a.boot) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        boots = a.parallel_boots(2)
+        assert [b.outcome for b in boots] == ["active"] * 2, [b.error for b in boots]
         found = a.findings("lock-wait")
         assert [f.rule.id for f in found] == ["lock-wait/starvation"]
         assert float(found[0].evidence["max_s"]) > 0.2

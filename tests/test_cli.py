@@ -70,7 +70,9 @@ class TestRun:
         assert all(r["outcome"] == "passed" for r in report["runs"]), report["runs"]
         assert "Coverage" in proc.stdout
         assert not [f for f in report["findings"]
-                    if f["rule"] in ("accounting/double-claim", "accounting/disagreement")]
+                    if f["rule"] in ("accounting/double-claim", "accounting/disagreement")
+                    or f["category"] == "auditor-error"]
+        assert all(r["stats"].get("boot-active", 0) >= 1 for r in report["runs"])
 
 
 class TestNoSecretInArtefacts:
