@@ -151,8 +151,6 @@ class Workload:
     def __init__(self, nodes: int, claimers: int = 16, host: str = "bench",
                  plant: Callable[[str], str] | None = None, cycles: int = 3,
                  db: str = "sqlite"):
-        import random
-
         from scenarios.environment import Cluster, Environment
         from scenarios.operations import Operations
 
@@ -174,8 +172,7 @@ class Workload:
                          "ipmi_username": "admin",
                          "ipmi_password": self._plant("ironic.driver_info.ipmi_password")})
             for i in range(nodes)]
-        self.ops = Operations(self.cluster, random.Random(nodes),
-                              auth_token=self._plant("context.auth_token"))
+        self.ops = Operations(self.cluster, auth_token=self._plant("context.auth_token"))
         self.flavor = None
         self.instances: list = []
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import threading
 
-from scenarios.api import Run, scenario
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["concurrent_claims"]
 
 
 @scenario("concurrent-claims",
-          "8+ workers boot, fail and delete baremetal instances while the periodic runs",
+          "8+ workers boot, fail, reschedule and delete baremetal instances while the periodic runs",
           nodes=24, workers=8)
 def concurrent_claims(run: Run) -> None:
     enroll_fleet(run, run.nodes)
@@ -32,8 +32,11 @@ def concurrent_claims(run: Run) -> None:
     def worker(index: int, rng) -> None:
         mine = []
         for _ in range(attempts):
-            boot = run.ops.boot(flavor, fail_deploy=rng.random() < 0.1)
+            # 10 % of deploys fail; nova reschedules half of them (the rest: max_attempts 1)
+            boot = run.ops.boot(flavor, fail_deploy=rng.random() < 0.1,
+                                reschedule=rng.random() < 0.5)
             run.count(f"boot-{boot.outcome}")
+            run.count("rescheduled", max(len(boot.attempts) - 1, 0))
             if boot.outcome == "active":
                 mine.append(boot)
             if mine and rng.random() < 0.2:

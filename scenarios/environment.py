@@ -2,8 +2,10 @@
 
 One ``Environment`` per process (nova's and placement's database layers are
 configured once per process); one ``Cluster`` per scenario: a simulated
-Ironic, K nova-compute services and, for each, nova's own ``ComputeManager``
-with the real ``IronicDriver`` and ``ResourceTracker``.
+Ironic, a conductor/scheduler stand-in, K nova-compute services and, for
+each, nova's own ``ComputeManager`` with the real ``IronicDriver`` and
+``ResourceTracker``. Neutron is a stand-in at its HTTP API
+(``scenarios/standins/``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Callable, Iterator
 
 from scenarios.backends import Backends
 from scenarios.placement_server import PlacementServer
+from scenarios.standins.images import ImageAPI
+from scenarios.standins.neutron import NeutronStandIn
 
 __all__ = ["Environment", "Cluster", "Compute"]
 
@@ -45,6 +49,14 @@ token = admin:{placement_token}
 endpoint = {placement}
 [key_manager]
 fixed_key = {fixed_key}
+[neutron]
+auth_type = admin_token
+token = {neutron_token}
+endpoint = {neutron}
+endpoint_override = {neutron}
+[glance]
+# nova's notifications turn image references into URLs with it; no request is made.
+endpoint_override = http://glance.invalid:9292
 [ironic]
 api_retry_interval = 0
 api_max_retries = 30
@@ -99,6 +111,7 @@ class Environment:
         self.extra_config_files = extra_config_files
         self.backends = backends or Backends()
         self.placement: PlacementServer | None = None
+        self.neutron = NeutronStandIn()
         self.conf_file = os.path.join(workdir, "nova.conf")
         self._host_lock = threading.RLock()
 
@@ -134,6 +147,7 @@ class Environment:
                                          backends.db_url("placement", self.workdir))
         # -- end of backends --
         self.placement.start()
+        self.neutron.start()
         with open(self.conf_file, "w") as f:
             f.write(_NOVA_CONF.format(
                 nova_db=backends.db_url("nova", self.workdir),
@@ -142,6 +156,7 @@ class Environment:
                 workdir=self.workdir, placement=self.placement.endpoint,
                 transport_password=self.plant("conf.DEFAULT.transport_url.password"),
                 placement_token=self.plant("conf.placement.token"),
+                neutron=self.neutron.endpoint, neutron_token=self.plant("conf.neutron.token"),
                 fixed_key=self.plant("conf.key_manager.fixed_key")))
 
         import nova.conf
@@ -193,12 +208,13 @@ class Environment:
 class Compute:
     """One nova-compute service: its Service record, manager, driver and tracker."""
 
-    def __init__(self, env: Environment, host: str, ironic):
+    def __init__(self, env: Environment, host: str, ironic, conductor):
         from nova import objects
 
         self.env = env
         self.host = host
         self.ironic = ironic
+        self.conductor = conductor
         ctx = env.admin_context()
         self.service = objects.Service(
             ctx, host=host, binary="nova-compute", topic="compute", report_count=0)
@@ -211,6 +227,9 @@ class Compute:
         with self.env.as_host(self.host):
             self.manager = compute_manager.ComputeManager(
                 compute_driver="ironic.IronicDriver")
+        # Client boundaries: Ironic's SDK connection, the conductor's RPC API, the image API.
+        self.manager.compute_task_api = self.conductor
+        self.manager.image_api = ImageAPI()
         self.driver = self.manager.driver
         self.driver._ironic_connection = self.env.backends.nova_connection(self.ironic)
         self.rt = self.manager.rt
@@ -259,21 +278,22 @@ class Cluster:
 
     def __init__(self, env: Environment, hosts: list[str], seed: int = 0):
         self.env = env
+        from scenarios.standins.conductor import Conductor
+
         # Seeded by the hosts too: clusters share one DB, so node uuids must differ.
         self.ironic = env.backends.new_ironic(seed=f"{','.join(hosts)}:{seed}")
-        self.computes = {h: Compute(env, h, self.ironic) for h in hosts}
-        from nova.scheduler.client import report
-
-        # The scheduler's own placement client (not the computes').
-        self.scheduler_client = report.SchedulerReportClient()
+        self.computes: dict[str, Compute] = {}
+        self.conductor = Conductor(self, hosts, seed)
+        self.computes.update({h: Compute(env, h, self.ironic, self.conductor) for h in hosts})
 
     def close(self) -> None:
         """Remove the services and the providers of this cluster's nodes from placement."""
         for compute in self.computes.values():
             compute.close()
+        placement = self.conductor.placement
         for node in self.ironic.uuids():
-            for consumer in self.scheduler_client.get(
+            for consumer in placement.get(
                     f"/resource_providers/{node}/allocations").json().get("allocations", {}):
-                self.scheduler_client.delete(f"/allocations/{consumer}")
-            self.scheduler_client.delete(f"/resource_providers/{node}")
+                placement.delete(f"/allocations/{consumer}")
+            placement.delete(f"/resource_providers/{node}")
         self.env.backends.release_ironic(self.ironic)

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid as uuidlib
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jsonpatch
 from keystoneauth1 import exceptions as ks_exc
@@ -112,6 +112,7 @@ class FakeIronic:
         self.latency_s = 0.0
         self._deploy_failures: dict[str, str] = {}
         self._held: set[str] = set()
+        self._before: dict[tuple[str, str], Callable[[], None]] = {}
 
     # -- inventory management (used by scenarios, not by the driver) --------
 
@@ -173,6 +174,15 @@ class FakeIronic:
         with self._lock:
             self._deploy_failures[node_uuid] = last_error
 
+    def before(self, method: str, node_uuid: str, action: Callable[[], None]) -> None:
+        """Run ``action()`` once, in the caller's thread, before answering ``method`` for the node.
+
+        Lets a scenario interleave work at a point inside nova's flows (e.g. a
+        periodic just before the driver reserves the node) without touching nova.
+        """
+        with self._lock:
+            self._before[(method, node_uuid)] = action
+
     def hold(self, node_uuid: str) -> None:
         """Keep the node in its current (transient) state until ``release``: a slow clean."""
         with self._lock:
@@ -193,6 +203,10 @@ class FakeIronic:
 
     def _call(self, method: str, node_id: str | None = None) -> None:
         self.calls[method] += 1
+        with self._lock:
+            action = self._before.pop((method, node_id), None)
+        if action is not None:
+            action()
         if self.latency_s:
             time.sleep(self.latency_s)
         with self._lock:

@@ -1,10 +1,11 @@
-"""The built-in scenarios: importing this module registers them all in ``scenarios.api.REGISTRY``."""
+"""The built-in scenarios: importing this module registers them all in ``scenarios.framework.REGISTRY``."""
 
 from scenarios import concurrent_claims  # noqa: F401 - registers
-from scenarios import lifecycle  # noqa: F401 - registers
+from scenarios import instance_lifecycle  # noqa: F401 - registers
 from scenarios import node_lifecycle  # noqa: F401 - registers
 from scenarios import rebalance  # noqa: F401 - registers
-from scenarios import faults  # noqa: F401 - registers
+from scenarios import placement_faults  # noqa: F401 - registers
+from scenarios import ironic_faults  # noqa: F401 - registers
 from scenarios import malformed  # noqa: F401 - registers
 from scenarios import outages  # noqa: F401 - registers
 

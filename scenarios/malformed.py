@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios.api import Run, scenario
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["malformed_nodes", "BAD_NODES"]
@@ -56,16 +56,15 @@ def malformed_nodes(run: Run) -> None:
     ops = run.ops
     boot = Boot(ops.create_instance(flavor))
     try:
-        compute, node, _ = ops.schedule(boot.instance)
+        compute, node = ops.schedule(boot.instance)
     except Exception as exc:  # noqa: BLE001 - no capacity: nothing to claim
         run.count(f"claim-skipped-{type(exc).__name__}")
     else:
-        boot.host, boot.node = compute.host, node
         boot.instance.host, boot.instance.node = compute.host, node
         boot.instance.compute_id = objects.ComputeNode.get_by_uuid(ops.ctx, node).id
         boot.instance.save()
         run.bad_input(node, "instance.host/node", "set before the claim")
-        ops.build(compute, boot)
+        ops.build(boot, compute, node)
         run.count(f"boot-{boot.outcome}")
     # Secret-bearing node data: a deploy failure whose last_error quotes the BMC
     # password (as some drivers' errors do), and a secret in properties.capabilities.
@@ -76,15 +75,14 @@ def malformed_nodes(run: Run) -> None:
     run.tolerant_periodic()
     sneaky = Boot(ops.create_instance(flavor))
     try:
-        compute, node, _ = ops.schedule(sneaky.instance)
+        compute, node = ops.schedule(sneaky.instance)
     except Exception as exc:  # noqa: BLE001
         run.count(f"leaky-skipped-{type(exc).__name__}")
     else:
-        sneaky.host, sneaky.node = compute.host, node
         if node != leaky:
             ironic.fail_next_deploy(node, "IPMI call failed: ipmitool -U admin -P "
                                     f"{run.secret('ironic.last_error')} power status")
-        ops.build(compute, sneaky)
+        ops.build(sneaky, compute, node, reschedule=False)
         run.count(f"leaky-boot-{sneaky.outcome}")
     ironic.settle()
     run.tolerant_periodic()

@@ -1,72 +1,68 @@
-"""Rebuild and evacuate, in the order ``ComputeManager.rebuild_instance`` drives the tracker."""
+"""Rebuild and evacuate: the API's and conductor's part, then nova's ``ComputeManager.rebuild_instance``."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-from nova import exception, objects
-from nova.compute import power_state, task_states, vm_states
-from nova.network import model as network_model
+from nova import objects
+from nova.compute import task_states
 
 from scenarios.environment import Compute
-from scenarios.operations import IMAGE, Boot, NoValidHost, Operations
+from scenarios.operations import Boot, NoValidHost, Operations
 
 __all__ = ["rebuild", "evacuate"]
 
 
-def _driver_rebuild(ops: Operations, compute: Compute, inst, admin_password, evacuate):
-    compute.driver.rebuild(
-        ops.ctx, inst, objects.ImageMeta.from_dict(IMAGE), injected_files=[],
-        admin_password=admin_password, allocations=None, bdms=[],
-        detach_block_devices=None, attach_block_devices=None,
-        network_info=network_model.NetworkInfo(), evacuate=evacuate)
+def _cast_rebuild(ops: Operations, compute: Compute, boot: Boot, *, evacuate: bool,
+                  admin_password=None, migration=None, scheduled_node=None) -> str:
+    """Cast ``rebuild_instance`` as the conductor does; ``rebuilt`` or ``failed: <exception>``.
 
-
-def _finish(inst) -> None:
-    inst.power_state = power_state.RUNNING
-    inst.vm_state, inst.task_state = vm_states.ACTIVE, None
-    inst.save(expected_task_state=[task_states.REBUILD_SPAWNING])
+    A rebuild names the instance's own image (nova reads it through the image
+    stand-in); an evacuation names none (nova uses the instance's image meta).
+    """
+    inst = boot.instance
+    bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(ops.ctx, inst.uuid)
+    try:
+        compute.manager.rebuild_instance(
+            ops.ctx, inst.obj_clone(), orig_image_ref=inst.image_ref,
+            image_ref=None if evacuate else inst.image_ref,
+            injected_files=[], new_pass=admin_password,
+            orig_sys_metadata=dict(inst.system_metadata), bdms=bdms, recreate=evacuate,
+            on_shared_storage=False, preserve_ephemeral=False, migration=migration,
+            scheduled_node=scheduled_node, limits={}, request_spec=None, accel_uuids=[],
+            reimage_boot_volume=False, target_state=None)
+    except Exception as exc:  # noqa: BLE001 - an RPC cast's error stays on the compute
+        ops.refresh(boot)
+        return f"failed: {type(exc).__name__}"
+    ops.refresh(boot)
+    return "rebuilt" if boot.outcome == "active" else f"failed: {boot.outcome}"
 
 
 def rebuild(ops: Operations, boot: Boot, fail: bool = False,
             admin_password: str | None = None) -> str:
-    """Rebuild on the same host: a NopClaim, ``driver.rebuild``, ``rt.finish_evacuation``.
+    """Rebuild on the same host with the same image; ``fail`` makes Ironic's deploy fail.
 
-    On failure the manager marks the instance ERROR and (as ``scheduled_node``
-    defaults to ``instance.node``) removes the instance's allocation from its node.
-    Returns the outcome: ``rebuilt`` or ``failed: <exception>``.
+    Returns ``rebuilt`` or ``failed: <exception>``.
     """
-    compute = ops.cluster.computes[boot.host]
     inst = boot.instance
     inst.task_state = task_states.REBUILDING   # the API's part
     inst.save()
-    scheduled_node = inst.node
-    try:
-        if fail:
-            ops.cluster.ironic.fail_next_deploy(scheduled_node, "Rebuild failed: deploy step timed out")
-        _driver_rebuild(ops, compute, inst, admin_password, evacuate=False)
-    except Exception as exc:  # the manager's generic branch
-        compute.rt.delete_allocation_for_evacuated_instance(
-            ops.ctx, inst, scheduled_node, node_type="destination")
-        inst.vm_state, inst.task_state = vm_states.ERROR, None
-        inst.save()
-        boot.outcome, boot.error = "failed", f"{type(exc).__name__}: {exc}"
-        return f"failed: {type(exc).__name__}"
-    _finish(inst)
-    compute.rt.finish_evacuation(inst, scheduled_node, None)
-    return "rebuilt"
+    ops.record_action(inst, "rebuild")
+    if fail:
+        ops.cluster.ironic.fail_next_deploy(inst.node, "Rebuild failed: deploy step timed out")
+    return _cast_rebuild(ops, ops.cluster.computes[boot.host], boot, evacuate=False,
+                         admin_password=admin_password)
 
 
-def evacuate(ops: Operations, boot: Boot, dest: Compute,
-             in_flight: Callable[[], None] | None = None) -> str:
-    """Evacuate ``boot`` from its (down) host to ``dest``: the API, scheduler and manager steps.
+def evacuate(ops: Operations, boot: Boot, in_flight: Callable[[], None] | None = None) -> str:
+    """Evacuate ``boot`` from its (down) host: the API, the scheduler, then nova's manager.
 
     The API records an evacuation Migration and sets REBUILDING; the scheduler
-    adds an allocation on a node with free capacity; the destination manager
-    claims it with ``rt.rebuild_claim``, calls ``driver.rebuild`` and
-    ``rt.finish_evacuation``. Returns ``evacuated``, ``no-valid-host`` or
-    ``failed: <exception>``. ``in_flight()`` runs once the API accepted the
-    evacuation, before the scheduler (e.g. a periodic on the source host).
+    claims a node on another host; the conductor records the destination on
+    the migration and casts ``rebuild_instance(recreate=True)`` to that host.
+    Returns ``evacuated``, ``no-valid-host`` or ``failed: <exception>``.
+    ``in_flight()`` runs once the API accepted the evacuation, before the
+    scheduler (e.g. a periodic on the source host).
     """
     inst = boot.instance
     migration = objects.Migration(
@@ -75,35 +71,20 @@ def evacuate(ops: Operations, boot: Boot, dest: Compute,
     migration.create()
     inst.task_state = task_states.REBUILDING
     inst.save()
+    ops.record_action(inst, "evacuate")
     if in_flight is not None:
         in_flight()
     try:
-        _, node, _ = ops.schedule(inst, exclude_host=boot.host)
+        dest, node = ops.schedule(inst, exclude_host=boot.host)
     except NoValidHost:
         migration.status = "error"
         migration.save()
         inst.task_state = None
         inst.save()
         return "no-valid-host"
-    allocs = dest.manager.reportclient.get_allocations_for_consumer(ops.ctx, inst.uuid)
-    try:
-        with dest.rt.rebuild_claim(ops.ctx, inst, node, allocs, limits=None,
-                                   image_meta=objects.ImageMeta.from_dict(IMAGE),
-                                   migration=migration):
-            _driver_rebuild(ops, dest, inst, None, evacuate=True)
-    except Exception as exc:
-        migration.status = "failed"
-        migration.save()
-        try:
-            dest.rt.delete_allocation_for_evacuated_instance(
-                ops.ctx, inst, node, node_type="destination")
-        finally:
-            if not isinstance(exc, exception.ComputeResourcesUnavailable):
-                inst.vm_state = vm_states.ERROR
-            inst.task_state = None
-            inst.save()
-        return f"failed: {type(exc).__name__}"
-    _finish(inst)
-    dest.rt.finish_evacuation(inst, node, migration)
-    boot.host, boot.node = dest.host, node
-    return "evacuated"
+    migration.dest_compute, migration.dest_node = dest.host, node
+    migration.dest_compute_id = objects.ComputeNode.get_by_uuid(ops.ctx, node).id
+    migration.save()
+    outcome = _cast_rebuild(ops, dest, boot, evacuate=True, migration=migration,
+                            scheduled_node=node)
+    return "evacuated" if outcome == "rebuilt" else outcome

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from scenarios.api import Run, scenario
+import threading
+
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["node_lifecycle"]
@@ -79,21 +81,23 @@ def node_lifecycle(run: Run) -> None:
     # Scheduled but not yet on the host: the periodic sees the allocation first.
     pending = Boot(run.ops.create_instance(flavor))
     try:
-        pending_compute, pending.node, _ = run.ops.schedule(pending.instance)
+        pending_compute, pending_node = run.ops.schedule(pending.instance)
     except Exception as exc:  # noqa: BLE001 - no capacity left
         run.count(f"pending-skipped-{type(exc).__name__}")
     else:
-        pending.host = pending_compute.host
         run.periodic()
-        run.ops.build(pending_compute, pending)
+        run.ops.build(pending, pending_compute, pending_node)
         if pending.outcome == "active":
             active.append(pending)
 
-    # Delete an instance (a periodic runs between DELETED and the allocation
-    # removal); its node goes through automated cleaning and stays there a while.
+    # Delete an instance while a periodic runs; its node goes through automated
+    # cleaning and stays there a while.
     if active:
         victim = active.pop()
-        run.ops.delete(victim, midway=run.periodic)
+        ticker = threading.Thread(target=run.periodic, name="periodic")
+        ticker.start()
+        run.ops.delete(victim)
+        ticker.join()
         ironic.hold(victim.node)
         run.periodic()
         run.checkpoint("while-cleaning")

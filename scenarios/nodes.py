@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios.api import Run
+from scenarios.framework import Run
 
 __all__ = ["enroll_fleet", "DRIVERS"]
 

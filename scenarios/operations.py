@@ -1,9 +1,10 @@
-"""What scenarios do to the cloud, each in the order nova's scheduler and compute manager do it.
+"""What scenarios ask of the cloud: the API's part, then nova's own compute manager.
 
-The tracker, the Ironic driver and placement are nova's own code; this module
-only plays the parts of the API, the scheduler and the compute manager's
-build/delete flows around them (see ``nova/compute/manager.py``:
-``_build_and_run_instance``, ``_delete_instance``, ``_complete_deletion``).
+The API's part (flavors, the instance record, the task states the API sets
+before it casts) is played here; placement is asked through the conductor
+and scheduler stand-in (``scenarios/standins/conductor.py``); builds and
+deletes run nova's ``ComputeManager.build_and_run_instance`` and
+``terminate_instance`` on the chosen host, unchanged.
 """
 
 from __future__ import annotations
@@ -11,49 +12,42 @@ from __future__ import annotations
 import dataclasses
 import uuid as uuidlib
 
-from nova import exception, objects
+from nova import objects
 from nova.compute import power_state, task_states, vm_states
-from nova.network import model as network_model
 
 from scenarios.environment import Cluster, Compute
+from scenarios.standins.conductor import NoValidHost, build_request
 
-__all__ = ["Boot", "Operations", "NoValidHost"]
+__all__ = ["Boot", "Operations", "NoValidHost", "PROJECT", "USER"]
 
 PROJECT = "6f70656e737461636b20697320636f6f"
 USER = "a7c4e5b1f0d243fd9b6e6a7e5d0c1b2a"
-IMAGE = {"id": "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "name": "baremetal-image",
-         "disk_format": "raw", "container_format": "bare", "properties": {}}
-
-
-class NoValidHost(Exception):
-    """The simulated scheduler found no provider with free capacity."""
 
 
 @dataclasses.dataclass
 class Boot:
-    """An instance the scenario created and where it landed."""
+    """An instance the scenario created, where it landed and how its build ended."""
 
     instance: objects.Instance
     host: str | None = None
     node: str | None = None
-    outcome: str = "pending"  # active | failed | aborted | deleted | unscheduled
-    error: str | None = None   # why a build failed: "ExceptionType: message"
+    outcome: str = "pending"  # active | failed | deleted | unscheduled
+    error: str | None = None   # why a build failed: the instance fault's message
+    attempts: list[str] = dataclasses.field(default_factory=list)  # nodes tried, in order
 
 
 class Operations:
-    """API, scheduler and compute-manager steps over one ``Cluster``."""
+    """The API's steps over one ``Cluster``; the compute side is nova's manager."""
 
-    def __init__(self, cluster: Cluster, rng, auth_token: str | None = None):
+    def __init__(self, cluster: Cluster, auth_token: str | None = None):
         from nova import context
 
         self.cluster = cluster
-        self.rng = rng
+        self.conductor = cluster.conductor
         # The user's request context, as the API hands it to the computes.
         self.ctx = context.RequestContext(user_id=USER, project_id=PROJECT, is_admin=True,
                                           auth_token=auth_token, roles=["admin", "member"])
         self.flavors: dict[str, objects.Flavor] = {}
-
-    # -- API -------------------------------------------------------------------
 
     def flavor(self, resource_class: str, name: str | None = None) -> objects.Flavor:
         """A baremetal flavor asking placement for one unit of ``resource_class``."""
@@ -73,119 +67,90 @@ class Operations:
         return flavor
 
     def create_instance(self, flavor: objects.Flavor) -> objects.Instance:
+        """The API's instance record, waiting for the scheduler."""
+        from nova.network import model as network_model
+        from scenarios.standins.images import IMAGE
+
         inst = objects.Instance(
-            context=self.ctx, uuid=str(uuidlib.UUID(int=self.rng.getrandbits(128), version=4)),
+            context=self.ctx, uuid=str(uuidlib.UUID(int=self.conductor.uuids.getrandbits(128),
+                                                    version=4)),
             project_id=PROJECT, user_id=USER, flavor=flavor, instance_type_id=flavor.id,
             memory_mb=flavor.memory_mb, vcpus=flavor.vcpus, root_gb=flavor.root_gb,
             ephemeral_gb=0, vm_state=vm_states.BUILDING, task_state=task_states.SCHEDULING,
             power_state=power_state.NOSTATE, image_ref=IMAGE["id"], display_name="bm-instance",
             numa_topology=None, pci_requests=objects.InstancePCIRequests(requests=[]),
-            system_metadata={}, config_drive="")
+            system_metadata={}, config_drive="",
+            info_cache=objects.InstanceInfoCache(network_info=network_model.NetworkInfo([])))
         inst.create()
+        self.record_action(inst, "create")
         return inst
 
-    # -- scheduler ---------------------------------------------------------------
+    def record_action(self, inst: objects.Instance, action: str) -> None:
+        """The API's instance-action record, which nova's manager adds its events to."""
+        objects.InstanceAction.action_start(self.ctx, inst.uuid, action, want_result=False)
 
-    def schedule(self, inst: objects.Instance, attempts: int = 8,
-                 exclude_host: str | None = None) -> tuple[Compute, str, dict]:
-        """Pick a provider from placement's allocation candidates and claim it there.
+    def schedule(self, inst: objects.Instance, exclude_host: str | None = None
+                 ) -> tuple[Compute, str]:
+        """The scheduler's choice for ``inst``, its allocation claimed in placement."""
+        return self.conductor.schedule(self.ctx, inst, exclude_host=exclude_host)
 
-        Concurrent schedulers race for the same node; placement's generation
-        check makes the loser retry, as nova's scheduler does.
-        """
-        sched = self.cluster.scheduler_client
-        rc = next(k.split(":", 1)[1] for k, v in inst.flavor.extra_specs.items()
-                  if k.startswith("resources:CUSTOM_"))
-        for _ in range(attempts):
-            resp = sched.get(f"/allocation_candidates?resources={rc}:1", version="1.36")
-            mine = set(self.cluster.ironic.uuids())  # other clusters share this placement
-            requests = [r for r in (resp.json().get("allocation_requests", []) if resp else [])
-                        if next(iter(r["allocations"])) in mine]
-            if exclude_host is not None:
-                requests = [r for r in requests if self._host_of(next(iter(r["allocations"])))
-                            not in (exclude_host, None)]
-            if not requests:
-                raise NoValidHost(f"no {rc} capacity for {inst.uuid}")
-            alloc_req = self.rng.choice(requests)
-            rp_uuid = next(iter(alloc_req["allocations"]))
-            if sched.claim_resources(self.ctx, inst.uuid, alloc_req, PROJECT, USER,
-                                     allocation_request_version="1.36"):
-                cn = objects.ComputeNode.get_by_uuid(self.ctx, rp_uuid)
-                return self.cluster.computes[cn.host], cn.hypervisor_hostname, alloc_req
-        raise NoValidHost(f"placement kept rejecting claims for {inst.uuid}")
-
-    def _host_of(self, rp_uuid: str) -> str | None:
-        try:
-            return objects.ComputeNode.get_by_uuid(self.ctx, rp_uuid).host
-        except exception.NotFound:
-            return None
-
-    # -- compute manager -----------------------------------------------------------
-
-    def boot(self, flavor: objects.Flavor, fail_deploy: bool = False,
+    def boot(self, flavor: objects.Flavor, fail_deploy: bool = False, reschedule: bool = True,
              admin_password: str | None = None) -> Boot:
-        """Create, schedule, claim and deploy an instance (nova's build flow)."""
+        """Create, schedule and build an instance; returns when nova's build has ended.
+
+        ``fail_deploy``: the first node's deployment fails in Ironic; nova's
+        manager then reschedules (or, with ``reschedule=False``, as with
+        ``[scheduler] max_attempts = 1``, fails the build).
+        """
         boot = Boot(self.create_instance(flavor))
         try:
-            compute, node, _ = self.schedule(boot.instance)
+            compute, node = self.schedule(boot.instance)
         except NoValidHost:
             boot.outcome = "unscheduled"
             return boot
-        boot.host, boot.node = compute.host, node
-        self.build(compute, boot, fail_deploy=fail_deploy, admin_password=admin_password)
+        if fail_deploy:
+            self.cluster.ironic.fail_next_deploy(node)
+        self.build(boot, compute, node, reschedule=reschedule, admin_password=admin_password)
         return boot
 
-    def build(self, compute: Compute, boot: Boot, fail_deploy: bool = False,
-              admin_password: str | None = None, midway=None) -> None:
-        """Claim, deploy and finish; ``midway()`` runs inside the claim, before the driver."""
-        inst, node = boot.instance, boot.node
-        allocs = compute.manager.reportclient.get_allocations_for_consumer(self.ctx, inst.uuid)
-        try:
-            with compute.rt.instance_claim(self.ctx, inst, node, allocs, limits=None):
-                if midway is not None:
-                    midway()
-                compute.driver.prepare_for_spawn(inst)
-                if fail_deploy:
-                    self.cluster.ironic.fail_next_deploy(node)
-                compute.driver.spawn(
-                    self.ctx, inst, objects.ImageMeta.from_dict(IMAGE),
-                    injected_files=[], admin_password=admin_password, allocations=allocs,
-                    network_info=network_model.NetworkInfo(), block_device_info=None)
-        except Exception as exc:  # the manager's build flow catches everything too
-            boot.outcome = "aborted" if isinstance(
-                exc, exception.ComputeResourcesUnavailable) else "failed"
-            boot.error = f"{type(exc).__name__}: {exc}"
-            compute.driver.failed_spawn_cleanup(inst)
-            compute.manager.reportclient.delete_allocation_for_instance(
-                self.ctx, inst.uuid, force=True)
-            compute.rt.build_failed(node)
-            inst.vm_state, inst.task_state = vm_states.ERROR, None
-            inst.save()
-            return
-        inst.vm_state, inst.task_state = vm_states.ACTIVE, None
-        inst.power_state = power_state.RUNNING
-        inst.save()
-        compute.rt.build_succeeded(node)
-        boot.outcome = "active"
+    def build(self, boot: Boot, compute: Compute, node: str, reschedule: bool = True,
+              admin_password: str | None = None) -> None:
+        """Cast nova's ``build_and_run_instance`` for a scheduled instance and wait for the end."""
+        from nova.scheduler import utils as scheduler_utils
 
-    def delete(self, boot: Boot, midway=None) -> None:
-        """Tear an instance down as ``ComputeManager._delete_instance`` does.
+        filter_properties: dict = {}
+        if reschedule:
+            scheduler_utils.populate_retry(filter_properties, boot.instance.uuid)
+        boot.host, boot.node = compute.host, node
+        self.conductor.cast_build(self.ctx, boot.instance, compute, node, filter_properties,
+                                  build_request(admin_password))
+        self.conductor.wait(boot.instance.uuid)
+        self.refresh(boot)
 
-        ``midway()`` runs after the instance is marked DELETED, before the
-        tracker and placement are told (where a periodic can interleave).
-        """
-        compute = self.cluster.computes[boot.host]
+    def refresh(self, boot: Boot) -> None:
+        """Read the instance back: where it is and how its build ended."""
+        inst = objects.Instance.get_by_uuid(
+            self.ctx, boot.instance.uuid, expected_attrs=["flavor", "system_metadata",
+                                                          "info_cache"])
+        boot.instance = inst
+        boot.attempts = list(self.conductor.attempts.get(inst.uuid, []))
+        boot.host, boot.node = inst.host, inst.node
+        if inst.vm_state == vm_states.ACTIVE:
+            boot.outcome = "active"
+        elif inst.vm_state == vm_states.ERROR:
+            boot.outcome = "failed"
+            fault = objects.InstanceFault.get_latest_for_instance(self.ctx, inst.uuid)
+            boot.error = fault.message if fault else "no fault recorded"
+        else:
+            boot.outcome = f"unexpected: {inst.vm_state}/{inst.task_state}"
+
+    def delete(self, boot: Boot) -> None:
+        """The API reads the instance, marks it DELETING and casts nova's ``terminate_instance``."""
+        self.refresh(boot)
         inst = boot.instance
         inst.task_state = task_states.DELETING
         inst.save()
-        compute.driver.destroy(self.ctx, inst, network_model.NetworkInfo())
-        inst.vm_state, inst.task_state = vm_states.DELETED, None
-        inst.power_state = power_state.NOSTATE
-        inst.save()
-        if midway is not None:
-            midway()
-        compute.rt.update_usage(self.ctx, inst, inst.node)
-        compute.manager.reportclient.delete_allocation_for_instance(
-            self.ctx, inst.uuid, force=True)
-        inst.destroy()
+        self.record_action(inst, "delete")
+        bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(self.ctx, inst.uuid)
+        self.cluster.computes[boot.host].manager.terminate_instance(self.ctx, inst, bdms)
         boot.outcome = "deleted"

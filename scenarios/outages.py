@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 
-from scenarios.api import Run, scenario
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["sustained_outages"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid as uuidlib
 
-from scenarios.api import Run, scenario
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["rebalance"]
@@ -21,9 +21,10 @@ def _claim_across_ring_change(run: Run, flavor, other) -> str:
 
     ops = run.ops
     boot = Boot(ops.create_instance(flavor))
-    compute, node, _ = ops.schedule(boot.instance)
-    boot.host, boot.node = compute.host, node
-    ops.build(compute, boot, midway=other.periodic)
+    compute, node = ops.schedule(boot.instance)
+    # In nova's build, after the claim: the driver reserves the node with update_node.
+    run.cluster.ironic.before("update_node", node, other.periodic)
+    ops.build(boot, compute, node)
     return boot.outcome
 
 
@@ -31,7 +32,7 @@ def _orphan_allocation(run: Run, flavor) -> str:
     """The scheduler allocates for an instance the cell DB does not have yet (API race)."""
     from scenarios.operations import PROJECT, USER
 
-    sched = run.cluster.scheduler_client
+    sched = run.cluster.conductor.placement
     rc = next(k.split(":", 1)[1] for k in flavor.extra_specs if k.startswith("resources:CUSTOM_"))
     resp = sched.get(f"/allocation_candidates?resources={rc}:1&limit=1", version="1.36").json()
     consumer = str(uuidlib.UUID(int=run.rng.getrandbits(128), version=4))
@@ -87,7 +88,7 @@ def rebalance(run: Run) -> None:
     run.periodic()
     computes[2].set_up(True)
     # The API's build request failed after all: it removes the allocation.
-    run.cluster.scheduler_client.delete_allocation_for_instance(run.ops.ctx, consumer,
+    run.cluster.conductor.placement.delete_allocation_for_instance(run.ops.ctx, consumer,
                                                                force=True)
     try:
         outcome = _claim_across_ring_change(run, flavor, computes[0])

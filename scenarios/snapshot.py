@@ -15,7 +15,7 @@ __all__ = ["take_snapshot", "take_usage_snapshot"]
 
 
 def _placement_view(cluster: Cluster, node_uuid: str) -> tuple[int, int | None, tuple[str, ...]]:
-    client = cluster.scheduler_client
+    client = cluster.conductor.placement
     resp = client.get(f"/resource_providers?name={node_uuid}", version="1.14")
     providers = resp.json()["resource_providers"] if resp else []
     if not providers:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import random
 import threading
 import time
 import uuid
@@ -36,8 +35,7 @@ class Audit:
             resource_class="baremetal-gold", capabilities=capabilities,
             driver_info={"ipmi_password": plant("ironic.driver_info.ipmi_password")})
             for _ in range(nodes)]
-        self.ops = Operations(self.cluster, random.Random(next(iter(self.cluster.computes))),
-                              auth_token=plant("context.auth_token"))
+        self.ops = Operations(self.cluster, auth_token=plant("context.auth_token"))
         self.flavor = self.ops.flavor("baremetal-gold")
         self.compute.periodic(startup=True)
         return self
@@ -51,9 +49,39 @@ class Audit:
         assert boot.outcome == "active", boot.error
         return boot
 
+    def parallel_boots(self, n: int, alongside=None) -> list:
+        """``n`` boots in threads (``alongside()`` in this one meanwhile); their Boot results.
+
+        Outcomes are returned for the test to assert: an assert inside a worker thread
+        would only make pytest warn.
+        """
+        boots: list = []
+        threads = [threading.Thread(target=lambda: boots.append(self.ops.boot(self.flavor)))
+                   for _ in range(n)]
+        for t in threads:
+            t.start()
+        if alongside is not None:
+            alongside()
+        for t in threads:
+            t.join()
+        return boots
+
+    def workload(self) -> None:
+        """Builds (one rescheduled after a failed deploy, one failing for good), a delete and
+        periodics, each asserted to have done what it was meant to."""
+        self.ops.delete(self.boot())
+        rescheduled = self.ops.boot(self.flavor, fail_deploy=True)
+        assert rescheduled.outcome == "active" and len(rescheduled.attempts) == 2, rescheduled
+        failed = self.ops.boot(self.flavor, fail_deploy=True, reschedule=False)
+        assert failed.outcome == "failed", failed
+        self.compute.periodic()
+
     def findings(self, category: str | None = None) -> list:
+        """The run's findings (of ``category``); asserts that no check crashed (``auditor-error``)."""
         found = self.session.end_run("passed", 0.0)
         self.session.begin_run("test-continued")
+        errors = [f for f in found if f.category == "auditor-error"]
+        assert not errors, [(f.rule.id, f.message) for f in errors]
         return [f for f in found if category is None or f.category == category]
 
     def close(self) -> None:
@@ -107,21 +135,24 @@ class TestUnheldLock:
         """An undeclared attribute written by two threads with no common lock (Eraser)."""
         from nova.compute.resource_tracker import ResourceTracker
 
-        original = ResourceTracker.build_succeeded
+        periodic, built = ResourceTracker.update_available_resource, ResourceTracker.build_succeeded
+
+        def update_available_resource(self, context, nodename, startup=False):
+            self.last_node = nodename  # planted: shared, unguarded
+            return periodic(self, context, nodename, startup)
 
         def build_succeeded(self, nodename):
-            self.last_built = nodename  # planted: shared, unguarded
-            return original(self, nodename)
+            self.last_node = nodename  # planted: the same attribute from the build's thread
+            return built(self, nodename)
 
+        monkeypatch.setattr(ResourceTracker, "update_available_resource",
+                            update_available_resource)
         monkeypatch.setattr(ResourceTracker, "build_succeeded", build_succeeded)
-        a = audit().start(nodes=4)
-        threads = [threading.Thread(target=a.boot) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        a = audit().start(nodes=2)  # the periodic's thread writes it
+        a.boot()                    # nova's build thread writes it (holding the instance's lock)
+        a.compute.periodic()        # and the periodic again: no lock common to all writes
         found = [f for f in a.findings() if f.rule.id == "unheld-lock/lockset"]
-        assert [f.key for f in found] == ["last_built"]
+        assert [f.key for f in found] == ["last_node"]
 
     def test_remove_node_writes_guarded_state_without_the_lock(self, audit):
         """nova's own remove_node (no @synchronized) is reported: a real finding."""
@@ -143,13 +174,8 @@ class TestUnheldLock:
     def test_quiet_on_unmodified_tracker(self, audit):
         """Concurrent claims, builds, deletes and periodics on nova 34: no unheld-lock finding."""
         a = audit().start(nodes=4)
-        boots = []
-        threads = [threading.Thread(target=lambda: boots.append(a.boot())) for _ in range(3)]
-        for t in threads:
-            t.start()
-        a.compute.periodic()
-        for t in threads:
-            t.join()
+        boots = a.parallel_boots(3, alongside=a.compute.periodic)
+        assert [b.outcome for b in boots] == ["active"] * 3, [b.error for b in boots]
         a.ops.delete(boots[0])
         a.compute.periodic()
         assert a.findings("unheld-lock") == []
@@ -179,6 +205,13 @@ class TestLockRules:
         assert len(found) == 1
         assert set(found[0].evidence["cycle"].split(" -> ")) == {"compute_resources",
                                                                  "ironic-node-*"}
+
+    def test_no_order_cycle_or_held_lock_in_unmodified_flows(self, audit):
+        """nova's own builds, reschedules, deletes and periodics: locks in one order, all released."""
+        a = audit().start(nodes=4)
+        a.workload()
+        found = a.findings()
+        assert {f.rule.id for f in found if f.category in ("lock-order", "lock-held")} == set()
 
     def test_lock_held_at_exit_of_an_entry_point(self, audit, monkeypatch):
         """An entry point that returns with a lock still taken is reported."""
@@ -214,7 +247,8 @@ class TestLockRules:
         assert len(found) == 1
         assert (found[0].site.path, found[0].site.function) == ("nova/virt/ironic/driver.py",
                                                                  "_get_node")
-        assert float(found[0].evidence["total_s"]) >= 0
+        assert int(found[0].evidence["occurrences"]) >= 1
+        assert "update_usage" in found[0].evidence["entry points"].split(", ")
 
     def test_no_ironic_io_under_the_semaphore_with_a_warm_cache(self, audit):
         """Claims and builds with the driver's node cache warm make no Ironic call under it."""
@@ -234,11 +268,8 @@ class TestLockRules:
 
         a = audit(wait_threshold_s=0.2).start(nodes=3)
         monkeypatch.setattr(ResourceTracker, "_update", slow_update)
-        threads = [threading.Thread(target=a.boot) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        boots = a.parallel_boots(2)
+        assert [b.outcome for b in boots] == ["active"] * 2, [b.error for b in boots]
         found = a.findings("lock-wait")
         assert [f.rule.id for f in found] == ["lock-wait/starvation"]
         assert float(found[0].evidence["max_s"]) > 0.2
@@ -302,18 +333,15 @@ class TestLeakedException:
             raise exception.ComputeResourcesUnavailable(reason="planted")
 
         monkeypatch.setattr(ResourceTracker, "_update", failing_update)
-        boot = a.ops.boot(a.flavor)
-        assert boot.outcome == "aborted"
+        boot = a.ops.boot(a.flavor, reschedule=False)
+        assert boot.outcome == "failed" and "planted" in boot.error
         found = [f for f in a.findings() if f.rule.id == "leaked-exception/inconsistent-state"]
         assert len(found) == 1 and "tracked_instances" in found[0].evidence["changed"]
 
     def test_quiet_on_unmodified_flows(self, audit):
-        """Builds, a failed deploy, deletes and periodics: no leaked-exception finding."""
-        a = audit().start(nodes=3)
-        a.ops.delete(a.boot())
-        failed = a.ops.boot(a.flavor, fail_deploy=True)
-        assert failed.outcome == "failed"
-        a.compute.periodic()
+        """Builds, a rescheduled and a failed deploy, deletes and periodics: no leaked exception."""
+        a = audit().start(nodes=4)
+        a.workload()
         assert a.findings("leaked-exception") == []
 
 
@@ -333,10 +361,8 @@ class TestSensitiveLog:
 
     def test_quiet_with_canaries_in_every_input(self, audit):
         """driver_info passwords, auth token and config secrets do not reach nova's logs."""
-        a = audit().start(nodes=3)
-        a.ops.delete(a.boot())
-        a.ops.boot(a.flavor, fail_deploy=True)
-        a.compute.periodic()
+        a = audit().start(nodes=4)
+        a.workload()
         assert a.findings("sensitive-log") == []
 
     def test_no_artefact_contains_a_canary(self, audit):
@@ -352,3 +378,48 @@ class TestSensitiveLog:
         for value in a.session.canaries.secrets():
             for text in artefacts:
                 assert value not in text
+
+
+class TestInputValidation:
+    """Malformed node data announced with a ``BadInput`` event, as the scenarios announce it."""
+
+    def _bad_node(self, a, field: str, description: str, **fields) -> str:
+        from auditor.events import BadInput, stamp
+
+        node = a.cluster.ironic.enroll(resource_class="baremetal-gold", **fields)
+        a.session.sink(BadInput(*stamp(), node, field, description))
+        return node
+
+    def test_fires_when_the_driver_trusts_a_non_numeric_cpus(self, audit, monkeypatch):
+        """A driver that converts ``properties.cpus`` with int() crashes on "eight"."""
+        from nova.virt.ironic import driver
+
+        original = driver.IronicDriver._node_resource
+
+        def trusting(self, node):
+            int(node.properties.get("cpus", 0))  # planted: no validation
+            return original(self, node)
+
+        monkeypatch.setattr(driver.IronicDriver, "_node_resource", trusting)
+        a = audit().start()
+        bad = self._bad_node(a, "properties.cpus", "non-numeric",
+                             properties={"cpus": "eight", "memory_mb": 1024, "local_gb": 10,
+                                         "cpu_arch": "x86_64"})
+        a.compute.periodic()
+        found = a.findings("input-validation")
+        assert {f.rule.id for f in found} == {"input-validation/crash"}
+        assert {f.evidence["node"] for f in found} == {bad}
+        assert "builtins.ValueError" in {f.evidence["exception"] for f in found}
+
+    def test_quiet_when_nova_skips_the_bad_node(self, audit):
+        """Unmodified nova: the same node and a non-string capability are handled, boots go on."""
+        a = audit().start()
+        self._bad_node(a, "properties.cpus", "non-numeric",
+                       properties={"cpus": "eight", "memory_mb": 1024, "local_gb": 10,
+                                   "cpu_arch": "x86_64"})
+        self._bad_node(a, "properties.capabilities", "a dict, not a string",
+                       properties={"capabilities": {"boot_mode": "uefi"}})
+        a.compute.periodic()
+        a.boot()
+        a.compute.periodic()
+        assert a.findings("input-validation") == []

@@ -5,18 +5,29 @@ from __future__ import annotations
 import pytest
 
 from scenarios import library  # noqa: F401 - registers the scenarios
-from scenarios.api import REGISTRY, run_scenario
+from scenarios.framework import REGISTRY, run_scenario
 
 SMALL = {"concurrent-claims": dict(nodes=6, workers=3)}
+
+#: per scenario, a count its workload must reach (it did what it is meant to)
+DID = {"concurrent-claims": "boot-active", "instance-lifecycle": "rebuild-rebuilt",
+       "node-lifecycle": "boot-active", "rebalance": "boot-active",
+       "placement-faults": "deleted-again", "ironic-faults": "boot-active",
+       "malformed-nodes": "leaky-boot-failed"}
+
+
+def test_every_scenario_has_an_expectation():
+    assert set(DID) == set(REGISTRY)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_scenario_completes(env, name):
-    """The scenario's script runs without error and emits accounting snapshots."""
+    """The scenario's script runs without error, does its work and emits accounting snapshots."""
     events: list = []
     result, _ = run_scenario(REGISTRY[name], env, seed=11, sink=events.append,
                              **SMALL.get(name, {}))
     assert result.outcome == "passed", result.errors
+    assert result.stats.get(DID[name], 0) >= 1, result.stats
     assert any(type(e).__name__ == "AccountingSnapshot" for e in events)
     assert any(type(e).__name__ == "UsageSnapshot" for e in events)
 

@@ -1,9 +1,14 @@
-"""Random operation sequences against the real tracker, compared with a small reference model."""
+"""Random operation sequences against the real tracker, compared with a small reference model.
+
+Replayable: every choice comes from hypothesis (nothing from ``uuid4`` or the clock; nodes are
+picked by enrolment order, the scheduler's choices depend on the cluster seed only). A failure
+prints the ``@reproduce_failure`` blob, and ``pytest tests/test_stateful.py
+--hypothesis-seed=N`` repeats a whole run.
+"""
 
 from __future__ import annotations
 
-import random
-import uuid
+import itertools
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -17,6 +22,7 @@ mode.apply("threading")
 #: finding (1) in docs/findings.md: a multi-node host keeps only its last node's instances tracked
 KNOWN = {"active instance not tracked by its host's tracker"}
 NODES = 3
+_clusters = itertools.count()  # unique host names: the DBs outlive each cluster
 
 
 class Baremetal(RuleBasedStateMachine):
@@ -27,16 +33,16 @@ class Baremetal(RuleBasedStateMachine):
         from scenarios.environment import Cluster, Environment
         from scenarios.operations import Operations
 
-        seed = uuid.uuid4().int  # fresh uuids per example: the DBs outlive the cluster
-        self.cluster = Cluster(Environment.get(), [f"sm-{seed % 10**8}"], seed=seed)
+        n = next(_clusters)
+        self.cluster = Cluster(Environment.get(), [f"sm-{n}"], seed=0)
         self.compute = next(iter(self.cluster.computes.values()))
-        self.ops = Operations(self.cluster, random.Random(seed))
-        self.flavor = self.ops.flavor(f"baremetal-sm{uuid.uuid4().hex[:6]}")
+        self.ops = Operations(self.cluster)
+        self.flavor = self.ops.flavor(f"baremetal-sm{n}")
         rc = next(k.split(":", 1)[1].removeprefix("CUSTOM_").lower().replace("_", "-")
                   for k in self.flavor.extra_specs if k.startswith("resources:CUSTOM_"))
         self.rc = rc
         self.present = {self.cluster.ironic.enroll(resource_class=rc): False
-                        for _ in range(NODES)}           # node -> in maintenance
+                        for _ in range(NODES)}           # node -> in maintenance, enrolment order
         self.removed: dict[str, dict] = {}
         self.on_node: dict[str, object] = {}             # node -> Boot (active)
         self.compute.periodic(startup=True)
@@ -59,20 +65,20 @@ class Baremetal(RuleBasedStateMachine):
     @precondition(lambda self: self.on_node)
     @rule(i=st.integers(0, NODES))
     def delete(self, i):
-        node = sorted(self.on_node)[i % len(self.on_node)]
+        node = list(self.on_node)[i % len(self.on_node)]
         self.ops.delete(self.on_node.pop(node))
         self.cluster.ironic.settle()
 
     @rule(i=st.integers(0, NODES))
     def toggle_maintenance(self, i):
-        node = sorted(self.present)[i % len(self.present)] if self.present else None
+        node = list(self.present)[i % len(self.present)] if self.present else None
         if node:
             self.present[node] = not self.present[node]
             self.cluster.ironic.set(node, maintenance=self.present[node])
 
     @rule(i=st.integers(0, NODES))
     def remove_free_node(self, i):
-        free = sorted(n for n in self.present if n not in self.on_node)
+        free = [n for n in self.present if n not in self.on_node]
         if free:
             node = free[i % len(free)]
             self.removed[node] = self.cluster.ironic.node(node)
@@ -113,6 +119,6 @@ class Baremetal(RuleBasedStateMachine):
 
 
 Baremetal.TestCase.settings = settings(
-    max_examples=8, stateful_step_count=10, deadline=None,
+    max_examples=8, stateful_step_count=10, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TestBaremetal = Baremetal.TestCase

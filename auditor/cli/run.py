@@ -52,7 +52,7 @@ class RunOptions:
 def scenario_names() -> list[tuple[str, str]]:
     """(name, summary) of every built-in scenario, without importing nova."""
     from scenarios import library  # noqa: F401 - registers the scenarios
-    from scenarios.api import REGISTRY
+    from scenarios.framework import REGISTRY
 
     return [(sc.name, f"{sc.summary} [ironic: {'|'.join(sc.ironic)}]")
             for sc in REGISTRY.values()]
@@ -76,7 +76,7 @@ def run_here(opts: RunOptions,
     session = AuditSession(config).start()
     try:
         from scenarios import library  # noqa: F401 - registers the scenarios
-        from scenarios.api import REGISTRY, run_scenario
+        from scenarios.framework import REGISTRY, run_scenario
         from scenarios.environment import Environment
 
         env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant,
@@ -115,7 +115,7 @@ def options(args) -> RunOptions:
             raise UsageError(f"config file {path!r} does not exist")
     if args.report and not os.path.isdir(os.path.dirname(os.path.abspath(args.report))):
         raise UsageError(f"cannot write {args.report!r}: its directory does not exist")
-    from scenarios.api import REGISTRY
+    from scenarios.framework import REGISTRY
     from scenarios.backends import BackendError, check
 
     elsewhere = [s for s in args.scenarios if args.ironic not in REGISTRY[s].ironic]

@@ -50,7 +50,7 @@ class Backends:
             if self.ironic == "real":
                 from scenarios.backends.ironic import IronicServer
                 from scenarios.fault_proxy import FaultProxy
-                from scenarios.operations import IMAGE
+                from scenarios.standins.images import IMAGE
                 from scenarios.standins.glance import GlanceStandIn
 
                 self.glance = GlanceStandIn()

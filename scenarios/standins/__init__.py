@@ -1,1 +1,4 @@
-"""Small HTTP services that stand in for the parts of a cloud nova and Ironic talk to."""
+"""Stand-ins for the services nova's manager flows and Ironic call that the runner does not run.
+
+Each answers at the service's HTTP API, so nova's and Ironic's own client code runs unchanged.
+"""

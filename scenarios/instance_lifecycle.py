@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios.api import Run, scenario
+from scenarios.framework import Run, scenario
 from scenarios.nodes import enroll_fleet
 
 __all__ = ["instance_lifecycle"]
@@ -12,24 +12,24 @@ def _abort_on_unavailable_node(run: Run, flavor):
     """Schedule, then put the chosen node into maintenance before the driver deploys.
 
     ``prepare_for_spawn`` refuses the node (ComputeResourcesUnavailable) inside
-    the claim, so the claim is aborted (``abort_instance_claim``).
+    the claim, so the claim is aborted (``abort_instance_claim``) and nova
+    reschedules the build to another node.
     """
     from scenarios.operations import Boot
 
     ops = run.ops
     boot = Boot(ops.create_instance(flavor))
-    compute, node, _ = ops.schedule(boot.instance)
-    boot.host, boot.node = compute.host, node
+    compute, node = ops.schedule(boot.instance)
     run.cluster.ironic.set(node, maintenance=True, maintenance_reason="BMC unreachable")
     try:
-        ops.build(compute, boot)
+        ops.build(boot, compute, node)
     finally:
         run.cluster.ironic.set(node, maintenance=False, maintenance_reason=None)
     return boot
 
 
 @scenario("instance-lifecycle",
-          "boot, failed and aborted builds, delete, rebuild (ok and failing), evacuate",
+          "boot, rescheduled, failed and aborted builds, delete, rebuild (ok and failing), evacuate",
           hosts=2, nodes=8, workers=3)
 def instance_lifecycle(run: Run) -> None:
     from scenarios import moves
@@ -42,8 +42,10 @@ def instance_lifecycle(run: Run) -> None:
 
     def worker(index: int, rng) -> None:
         for attempt in range(2):
-            boot = run.ops.boot(flavor, fail_deploy=(index == 0 and attempt == 0),
+            # One deploy failure nova reschedules, one it cannot (max_attempts = 1).
+            boot = run.ops.boot(flavor, fail_deploy=index == 0, reschedule=attempt == 0,
                                 admin_password=run.secret("instance.admin_pass"))
+            run.count("rescheduled", max(len(boot.attempts) - 1, 0))
             run.count(f"boot-{boot.outcome}")
             if boot.outcome == "active":
                 active.append(boot)
@@ -53,7 +55,7 @@ def instance_lifecycle(run: Run) -> None:
     run.checkpoint("after-builds")
 
     boot = _abort_on_unavailable_node(run, flavor)
-    run.count(f"boot-{boot.outcome}")
+    run.count(f"aborted-then-{boot.outcome}")
     run.periodic()
     run.checkpoint("after-abort")
 
@@ -80,11 +82,10 @@ def instance_lifecycle(run: Run) -> None:
     if len(run.computes) > 1 and survivors:
         victim = survivors[0]
         source = run.cluster.computes[victim.host]
-        dest = next(c for c in run.computes if c is not source)
         source.set_up(False)
         run.periodic()
         # The source's process still runs while the evacuation is accepted (fencing).
-        run.count("evacuate-" + moves.evacuate(run.ops, victim, dest, in_flight=source.periodic))
+        run.count("evacuate-" + moves.evacuate(run.ops, victim, in_flight=source.periodic))
         run.cluster.ironic.settle()
         run.converge()
         run.checkpoint("after-evacuate")

@@ -72,8 +72,7 @@ class Run:
         from scenarios.operations import Operations
 
         self._plant = plant or (lambda source: "s" + secrets.token_hex(8))
-        self.ops = Operations(cluster, random.Random(f"{','.join(cluster.computes)}:{seed}"),
-                              auth_token=self.secret("context.auth_token"))
+        self.ops = Operations(cluster, auth_token=self.secret("context.auth_token"))
         self.errors: list[str] = []
         self.stats: dict[str, int] = {}
         self._progress = progress or (lambda label, done, total: None)
