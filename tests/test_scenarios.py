@@ -13,7 +13,7 @@ SMALL = {"concurrent-claims": dict(nodes=6, workers=3)}
 DID = {"concurrent-claims": "boot-active", "instance-lifecycle": "rebuild-rebuilt",
        "node-lifecycle": "boot-active", "rebalance": "boot-active",
        "placement-faults": "deleted-again", "ironic-faults": "boot-active",
-       "malformed-nodes": "leaky-boot-failed"}
+       "malformed-nodes": "leaky-boot-failed", "sustained-outages": "boot-active"}
 
 
 def test_every_scenario_has_an_expectation():
