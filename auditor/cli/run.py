@@ -84,6 +84,8 @@ def run_here(opts: RunOptions,
         seed_canaries(session, env.conf, "run.conf_canaries")
         for name in opts.scenarios:
             sc = REGISTRY[name]
+            if progress:   # every scenario shows, whether or not it reports steps
+                progress(name, "scenario", 0, 1)
             session.begin_run(f"{name}[{opts.mode},seed={opts.seed}]")
             result, _ = run_scenario(
                 sc, env, seed=opts.seed, nodes=opts.nodes, workers=opts.workers,
@@ -92,6 +94,8 @@ def run_here(opts: RunOptions,
                 if progress else None)
             session.end_run(result.outcome, result.duration_s, errors=result.errors,
                             stats=result.stats)
+            if progress:
+                progress(name, "scenario", 1, 1)
     finally:
         session.stop()
     return session.report(target(mode=opts.mode, workdir=env.workdir,

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from auditor.findings import Finding, Severity, at_or_above, severity_order
 from auditor.nova.runtime import MODES
+from auditor.report.gate import counts
 
 __all__ = ["SCHEMA", "finding_record", "build_report", "merge_reports", "load_report",
            "failing", "ReportError"]
@@ -124,10 +125,11 @@ def build_report(*, findings: Iterable[Mapping[str, Any]], runs: list[dict], cov
 
 
 def failing(report: Mapping[str, Any] | None, fail_on: str) -> list[Mapping[str, Any]]:
-    """The report's findings at or above ``fail_on`` (``never``: none)."""
+    """The report's counting findings (not baselined or allowed) at or above ``fail_on``
+    (``never``: none)."""
     if not report:
         return []
-    return [f for f in report["findings"] if at_or_above(f["severity"], fail_on)]
+    return [f for f in report["findings"] if counts(f) and at_or_above(f["severity"], fail_on)]
 
 
 def _merge_target(targets: list[Mapping[str, Any]]) -> dict[str, Any]:
