@@ -43,6 +43,6 @@ def test_span_file_of_real_lock_holds(tmp_path):
     assert max(r["wait_s"] for r in holds) >= 0.03
     trace = read_trace(path)
     assert trace.complete and len(trace.spans) == 2
-    doc = json.loads(perfetto.render([trace]))
+    doc = json.loads(perfetto.render(trace.report, [trace]))
     assert {e["name"] for e in doc["traceEvents"] if e["ph"] == "X"} >= {
         "hold compute_resources", "wait compute_resources"}
