@@ -110,6 +110,9 @@ DEFAULTS: dict[str, Any] = {
     "mode": "both", "nodes": None, "workers": None, "seed": 0, "docs-url": None,
     "source-root": None, "allow": (),
 }
+#: How an unset value reads in ``auditor config``.
+_EMPTY = {"categories": "(all)", "scenarios": "(all)", "nodes": "(each scenario's own)",
+          "workers": "(each scenario's own)", "docs-url": "(the published docs)"}
 #: Keys whose values are paths: relative ones are taken from the file's directory.
 _PATHS = ("baseline",)
 
@@ -156,8 +159,7 @@ class Config:
                 out += [f"  {e['rule']}: {e['reason']}" for e in setting.value]
                 continue
             value = setting.value
-            shown = ("(all)" if key in ("categories", "scenarios") else "(scenario default)"
-                     if key in ("nodes", "workers") else "(none)") if value in (None, ()) else (
+            shown = _EMPTY.get(key, "(none)") if value in (None, ()) else (
                 ", ".join(value) if isinstance(value, tuple) else value)
             out.append(f"{key} = {shown}  ({setting.source})")
         return out

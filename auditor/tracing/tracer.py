@@ -200,21 +200,11 @@ def _refresh_canaries(session) -> None:
 
 
 def _session(tracer: Tracer, canaries=None):
-    """An ``AuditSession`` whose sink also feeds ``tracer``."""
+    """An ``AuditSession`` whose events also feed ``tracer``."""
     from auditor.session import AuditConfig, AuditSession
 
-    class TraceSession(AuditSession):
-        def sink(self, event) -> None:
-            super().sink(event)
-            if event.thread.startswith(self.config.ignore_threads):
-                return
-            try:
-                tracer.observe(event)
-            except Exception as exc:  # noqa: BLE001 - the host never sees our errors
-                self.internal_error(exc, "trace.observe")
-
-    return TraceSession(AuditConfig(force_debug=tracer.debug, watch_config=True),
-                        canaries=canaries)
+    return AuditSession(AuditConfig(force_debug=tracer.debug, watch_config=True),
+                        canaries=canaries, observer=tracer.observe)
 
 
 def current() -> Tracer | None:
