@@ -104,7 +104,7 @@ class TestNoSecretInArtefacts:
         assert {"ironic.properties.capabilities", "ironic.last_error"} <= logged
         artefacts = [run.stdout, run.stderr, report.read_text()]
         for fmt in ("sarif", "text"):
-            rendered = auditor("report", str(report), "--format", fmt)
+            rendered = auditor("report", str(report), "--format", fmt, "--fail-on", "never")
             assert rendered.returncode == 0
             artefacts.append(rendered.stdout)
         leaked = {value for value in in_conf | in_log if any(value in t for t in artefacts)}

@@ -42,7 +42,7 @@ class TestReportSchema:
 
     def test_trace_report_and_merge_validate(self, report_schema, drive_traces):
         """The report read from real traces, and the merge of it with a run report, are valid."""
-        proc = subprocess.run([PY, "-m", "auditor.cli", "report", "--format", "json",
+        proc = subprocess.run([PY, "-m", "auditor.cli", "report", "--format", "json", "--fail-on", "never",
                                *map(str, drive_traces)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         from_trace = json.loads(proc.stdout)

@@ -38,7 +38,7 @@ def test_stestr_workers_traced_and_merged(tmp_path):
     # workers ran tracker code
     workers = [p for p in traces if '"event":"entry"' in p.read_text()]
     assert len(workers) == 2, traces
-    rep = subprocess.run([PY, "-m", "auditor.cli", "report", "--format", "json",
+    rep = subprocess.run([PY, "-m", "auditor.cli", "report", "--format", "json", "--fail-on", "never",
                           *map(str, traces)], capture_output=True, text=True)
     assert rep.returncode == 0, rep.stderr
     report = json.loads(rep.stdout)
