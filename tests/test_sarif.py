@@ -118,7 +118,7 @@ def github_problems(log: dict) -> list[str]:
 
 
 def _report(*findings: Finding) -> dict:
-    return model.build_report(findings=findings, runs=[{"id": "r", "outcome": "passed",
+    return model.build_report(findings=[model.finding_record(f) for f in findings], runs=[{"id": "r", "outcome": "passed",
                                                         "duration_s": 1.0}],
                               coverage={}, target={"nova": "34.0.0"}, events={},
                               tool_version="0.1.0")
