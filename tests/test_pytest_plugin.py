@@ -346,7 +346,7 @@ class TestGate:
         (pytester.path / "b.json").write_text("{")
         result = _run(pytester, "--audit", "--audit-baseline", "b.json")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        result.stderr.fnmatch_lines(["*b.json: not JSON*"])
+        result.stderr.fnmatch_lines(["*b.json is not JSON*"])
 
     def test_configuration_file_is_honoured(self, pytester):
         """[tool.auditor] fail-on and allow entries apply; a bad key is a usage error."""

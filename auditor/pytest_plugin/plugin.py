@@ -334,7 +334,9 @@ class _AuditPlugin:
         from auditor.report.formats import render
 
         conf = state.settings.conf
-        state.report = gate.known(state.report, conf)
+        from auditor.report.baseline import apply_known
+
+        state.report = apply_known(state.report, conf)
         traces = _timeline(state)
         options = {"docs": conf["docs-url"], "source_root": conf["source-root"]}
         if state.settings.report:

@@ -15,7 +15,11 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-__all__ = ["SCHEMA", "DEFAULT_REASON", "BaselineError", "create", "dumps", "load", "apply"]
+from auditor.report.gate import allow
+from auditor.report.model import read_json
+
+__all__ = ["SCHEMA", "DEFAULT_REASON", "BaselineError", "create", "dumps", "load", "apply",
+           "apply_known"]
 
 SCHEMA = "auditor.baseline/1"
 DEFAULT_REASON = "known when the baseline was recorded; not yet triaged"
@@ -46,13 +50,7 @@ def dumps(baseline: Mapping[str, Any]) -> str:
 def load(path: str | Path) -> dict:
     """Read and check a baseline file; ``BaselineError`` names the file and the bad key."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise BaselineError(f"{path}: not JSON ({exc}); write one with 'auditor baseline'") \
-            from None
+    data = read_json(path, BaselineError, "baseline", "write one with 'auditor baseline'")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise BaselineError(f"{path}: key 'schema': expected {SCHEMA!r}; write one with "
                             f"'auditor baseline'")
@@ -88,4 +86,15 @@ def apply(report: Mapping[str, Any], baseline: Mapping[str, Any], path: str) -> 
              for fp, e in known.items() if fp not in seen]
     out["baseline"] = {"path": str(path), "new": len(out["findings"]) - len(seen),
                        "baselined": len(seen), "stale": stale}
+    return out
+
+
+def apply_known(report: Mapping[str, Any], conf) -> dict:
+    """``report`` with the configuration's allow entries and baseline applied (``conf``: an
+    ``auditor.config.Config``); ``BaselineError`` if the baseline does not load."""
+    out = dict(report)
+    if conf["allow"]:
+        out = allow(out, conf["allow"], conf.source("allow"))
+    if conf["baseline"]:
+        out = apply(out, load(conf["baseline"]), conf["baseline"])
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable, Mapping
 
-__all__ = ["DEFAULT_FAIL_ON", "counts", "allow", "known"]
+__all__ = ["DEFAULT_FAIL_ON", "counts", "allow"]
 
 DEFAULT_FAIL_ON = "medium"
 
@@ -35,15 +35,3 @@ def allow(report: Mapping[str, Any], entries: Iterable[Mapping[str, str]], sourc
                 break
     return out
 
-
-def known(report: Mapping[str, Any], conf) -> dict:
-    """``report`` with the configuration's allow entries and baseline (``conf``: an
-    ``auditor.config.Config``) applied; the baseline file must load (``BaselineError``)."""
-    from auditor.report import baseline
-
-    out = dict(report)
-    if conf["allow"]:
-        out = allow(out, conf["allow"], conf.source("allow"))
-    if conf["baseline"]:
-        out = baseline.apply(out, baseline.load(conf["baseline"]), conf["baseline"])
-    return out
