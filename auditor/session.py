@@ -53,8 +53,12 @@ class AuditSession:
     """Hooks in, findings out. One per process; runs are scenarios or tests."""
 
     def __init__(self, config: AuditConfig | None = None,
-                 canaries: CanaryRegistry | None = None):
+                 canaries: CanaryRegistry | None = None,
+                 observer: Callable[[Event], None] | None = None):
+        """``observer``: also called with each event, on the emitting thread (the tracer, a
+        timeline); its errors become ``auditor-error`` findings."""
         self.config = config or AuditConfig()
+        self._observer = observer
         self.canaries = canaries or CanaryRegistry()
         self.findings: list[Finding] = []
         self.runs: list[dict] = []
@@ -103,6 +107,11 @@ class AuditSession:
         if event.thread.startswith(self.config.ignore_threads):
             return
         self._buffer.append(event)
+        if self._observer is not None:
+            try:
+                self._observer(event)
+            except Exception as exc:  # noqa: BLE001 - the audited code never sees our errors
+                self.internal_error(exc, "session.observer")
         if len(self._buffer) >= _DRAIN_AT and self._drain_lock.acquire(blocking=False):
             try:
                 self._drain()

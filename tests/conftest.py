@@ -38,3 +38,41 @@ def hooks_recording():
         yield installation, events, errors
     finally:
         installation.uninstall()
+
+
+@pytest.fixture(scope="session")
+def run_report(tmp_path_factory):
+    """``(path, report)`` of one real ``auditor run`` (two scenarios, threading, small) with
+    findings, shared by the report-format, schema and baseline tests.
+    """
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("run-report") / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditor.cli", "run", "concurrent-claims", "malformed-nodes",
+         "--mode", "threading", "--nodes", "4", "--workers", "2", "--report", str(out),
+         "--fail-on", "never"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["findings"], "the shared run is expected to have findings"
+    return out, report
+
+
+@pytest.fixture(scope="session")
+def drive_traces(tmp_path_factory):
+    """The trace files of one real ``auditor trace`` of a process driving the tracker
+    (lock holds, placement calls, entry points, a canary finding)."""
+    import subprocess
+    import sys
+
+    from test_trace import DRIVE, clean_env, script
+
+    tmp = tmp_path_factory.mktemp("drive-trace")
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditor.cli", "trace", "--output", str(tmp / "t.jsonl"), "--",
+         sys.executable, script(tmp, DRIVE), str(tmp / "secret.txt")],
+        capture_output=True, text=True, env=clean_env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return sorted(tmp.glob("t.jsonl*"))

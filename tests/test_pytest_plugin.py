@@ -170,12 +170,13 @@ class TestAttribution:
 
 class TestExitStatus:
     @pytest.mark.parametrize("fail_on, expected", [
-        (None, pytest.ExitCode.TESTS_FAILED),  # the default, high
+        (None, pytest.ExitCode.TESTS_FAILED),  # the default, medium
         ("high", pytest.ExitCode.TESTS_FAILED),
         ("never", pytest.ExitCode.OK),
     ])
     def test_findings_at_fail_on_turn_a_green_run_red(self, pytester, fail_on, expected):
-        """Passing tests + a high finding: exit 1 at high (the default), 0 with never."""
+        """Passing tests + a high finding: exit 1 at high and the default (medium), 0 at never."""
+        assert DEFAULT_FAIL_ON == "medium"
         _write(pytester, LEAKY)
         args = ["--audit"] + (["--audit-fail-on", fail_on] if fail_on else [])
         result = _run(pytester, *args)
@@ -313,3 +314,60 @@ def test_leak_{i}(audit):
         assert sum(f["count"] for f in report["findings"]) == 6
         assert result.stdout.str().count(f" {TITLE} ") == 1
         result.stdout.fnmatch_lines(["audited 6 test(s)*: 6 finding(s)*"])
+
+
+LOCKING = _PRELUDE + '''
+from oslo_concurrency import lockutils
+
+
+def test_takes_the_semaphore(audit):
+    leak(audit, "locks")
+    with lockutils.lock("compute_resources"):
+        pass
+'''
+
+
+class TestGate:
+    def test_baseline_makes_known_findings_pass(self, pytester):
+        """A baseline of the run's own findings turns the red run green and is summarised."""
+        from auditor.report import baseline
+
+        _write(pytester, LEAKY)
+        assert _run(pytester, "--audit", "--audit-report", "audit.json").ret == 1
+        (pytester.path / "b.json").write_text(baseline.dumps(baseline.create(
+            [_report(pytester)], reason="known leak")))
+        result = _run(pytester, "--audit", "--audit-baseline", "b.json")
+        assert result.ret == pytest.ExitCode.OK
+        result.stdout.fnmatch_lines(["*[[]baselined[]]*", "baseline *b.json: 0 new, 1 known*"])
+
+    def test_bad_baseline_is_a_usage_error(self, pytester):
+        """A baseline that is not one stops pytest with one line naming the file."""
+        _write(pytester, LEAKY)
+        (pytester.path / "b.json").write_text("{")
+        result = _run(pytester, "--audit", "--audit-baseline", "b.json")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*b.json is not JSON*"])
+
+    def test_configuration_file_is_honoured(self, pytester):
+        """[tool.auditor] fail-on and allow entries apply; a bad key is a usage error."""
+        _write(pytester, LEAKY)
+        pytester.makefile(".toml", auditor='[[allow]]\nrule = "sensitive-log"\n'
+                                           'reason = "planted on purpose"\n')
+        result = _run(pytester, "--audit")
+        assert result.ret == pytest.ExitCode.OK
+        result.stdout.fnmatch_lines(["*[[]allowed[]]*"])
+        pytester.makefile(".toml", auditor='fail_on = "high"\n')
+        result = _run(pytester, "--audit")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*auditor.toml: key 'fail_on': unknown key*"])
+
+    def test_timeline(self, pytester):
+        """--audit-timeline writes the Perfetto trace of the session's lock holds."""
+        _write(pytester, LOCKING)
+        result = _run(pytester, "--audit", "--audit-timeline", "t.json", "--audit-fail-on",
+                      "never", "--audit-report", "r.html")
+        assert result.ret == pytest.ExitCode.OK
+        result.stdout.fnmatch_lines(["timeline written to *t.json*"])
+        doc = json.loads((pytester.path / "t.json").read_text())
+        assert "hold compute_resources" in {e["name"] for e in doc["traceEvents"]}
+        assert "Holders of compute_resources" in (pytester.path / "r.html").read_text()

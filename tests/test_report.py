@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import jsonschema
 import pytest
 
 from auditor.events import Site
 from auditor.findings import Finding, Rule, Severity
-from auditor.report import json as json_format, model, sarif, text
+from auditor.report import json as json_format, model, text
 
-DATA = Path(__file__).parent / "data"
 RT = "nova/compute/resource_tracker.py"
 LEAK = Rule("sensitive-log/canary", Severity.HIGH, "A secret value reaches log output")
 LOCK = Rule("unheld-lock/write", Severity.MEDIUM, "Tracker state written without the lock")
@@ -195,61 +192,6 @@ class TestJsonReport:
         assert list(json.loads(out)) == list(_report(findings))
 
 
-@pytest.fixture(scope="module", params=[jsonschema.Draft7Validator, jsonschema.Draft4Validator])
-def validator(request) -> jsonschema.protocols.Validator:
-    """The OASIS schema declares draft-04; it is checked with Draft 7 rules as well."""
-    schema = json.loads((DATA / "sarif-schema-2.1.0.json").read_text())
-    return request.param(schema)
-
-
-class TestSarif:
-    def test_valid_against_the_official_schema(self, validator, findings):
-        """The SARIF output validates against the OASIS SARIF 2.1.0 schema."""
-        log = json.loads(sarif.render(_report(findings)))
-        errors = sorted(validator.iter_errors(log), key=str)
-        assert errors == []
-
-    def test_validation_is_not_vacuous(self, validator, findings):
-        """A broken SARIF log (unknown level, missing message) fails validation."""
-        log = sarif.to_sarif(_report(findings))
-        log["runs"][0]["results"][0]["level"] = "fatal"
-        del log["runs"][0]["results"][1]["message"]
-        assert len(list(validator.iter_errors(log))) >= 2
-
-    def test_empty_report_is_valid(self, validator):
-        """A report without findings is valid SARIF too."""
-        assert list(validator.iter_errors(sarif.to_sarif(_report([])))) == []
-
-    def test_rules_and_results(self, findings):
-        """Rules are described once; results carry level, location and fingerprints."""
-        run = sarif.to_sarif(_report(findings))["runs"][0]
-        rules = run["tool"]["driver"]["rules"]
-        assert run["tool"]["driver"]["name"] == "nova-rt-auditor"
-        assert [r["id"] for r in rules] == [
-            "sensitive-log/canary", "unheld-lock/write", "lock-hold/long"]
-        assert rules[0]["shortDescription"]["text"] == LEAK.title
-        assert rules[0]["helpUri"] == "docs/rules.md#sensitive-log-canary"
-        levels = [r["level"] for r in run["results"]]
-        assert levels == ["error", "warning", "note"]
-        first = run["results"][0]
-        assert first["ruleIndex"] == 0
-        assert first["partialFingerprints"] == {"auditor/v1": findings[2].fingerprint}
-        physical = first["locations"][0]["physicalLocation"]
-        assert physical == {"artifactLocation": {"uri": "nova/virt/ironic/driver.py",
-                                                 "uriBaseId": "SITE_PACKAGES"},
-                            "region": {"startLine": 100}}
-        assert first["properties"]["count"] == 3
-        assert first["properties"]["runs"] == ["r1", "r2"]
-        assert first["properties"]["evidence"] == {"excerpt": "first"}
-
-    def test_unknown_line_has_no_region(self):
-        """A finding without a line number has no region (SARIF lines start at 1)."""
-        report = _report([_finding(LEAK, line=0)])
-        physical = sarif.to_sarif(report)["runs"][0]["results"][0]["locations"][0][
-            "physicalLocation"]
-        assert "region" not in physical
-
-
 class TestText:
     def test_summary(self, findings):
         """The text names target and runs, tabulates categories, lists findings, coverage."""
@@ -316,3 +258,26 @@ class TestRuleCatalogue:
         assert "auditor-error/internal" in {rule.id for rule in rules()}
         for rule in rules():
             assert f'<a id="{help_uri(rule.id).split("#")[1]}"></a>' in text
+
+
+class TestTextGate:
+    def test_rest_and_unknown_lines(self):
+        """More than the top: says where the rest are; a line 0 is not printed as ':0'."""
+        many = [_finding(LOCK, function=f"fn{i:02}", key=str(i), line=0) for i in range(17)]
+        out = text.render(_report(many))
+        assert "2 more in the full report" in out
+        assert f"{RT}:0" not in out and f"{RT} fn00" in out
+
+    def test_baselined_listed_separately_with_stale(self, findings):
+        """Baselined findings get their own table with reasons; stale entries are listed."""
+        from auditor.report import baseline
+
+        report = _report(findings)
+        base = baseline.create([report], reason="known since 2026")
+        base["findings"] = base["findings"][:1] + [dict(base["findings"][0],
+                                                        fingerprint="0" * 16)]
+        out = text.render(baseline.apply(report, base, "b.json"))
+        assert "Top 2 of 2 findings" in out
+        assert "Top 1 of 1 baselined or allowed findings" in out
+        assert "baselined: known since 2026" in out
+        assert "Baseline entries not seen (1)" in out and "0" * 16 in out

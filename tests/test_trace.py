@@ -77,6 +77,12 @@ def clean_env(**changes: str) -> dict:
     return env
 
 
+def bootstrap_said(proc) -> list[str]:
+    """What the auditor printed besides the launcher's note of where traces go."""
+    return [line for line in proc.stderr.splitlines()
+            if line.startswith("auditor:") and not line.startswith("auditor: tracing")]
+
+
 def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -90,7 +96,7 @@ def e2e(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "driven" in proc.stdout
     traces = sorted(tmp.glob("trace.jsonl*"))
-    rep = auditor("report", "--format", "json", *map(str, traces))
+    rep = auditor("report", "--format", "json", "--fail-on", "never", *map(str, traces))
     assert rep.returncode == 0, rep.stderr
     return tmp, (tmp / "secret.txt").read_text(), traces, json.loads(rep.stdout)
 
@@ -111,7 +117,7 @@ class TestEndToEnd:
         for path in traces:
             assert secret not in path.read_text()
         for fmt in ("json", "sarif", "text", "claims", "perfetto"):
-            proc = auditor("report", "--format", fmt, *map(str, traces))
+            proc = auditor("report", "--format", fmt, "--fail-on", "never", *map(str, traces))
             assert proc.returncode == 0 and secret not in proc.stdout, fmt
 
     def test_trace_records_the_timeline(self, e2e):
@@ -150,10 +156,11 @@ class TestNovaTests:
                                env=clean_env(), timeout=600)
         trace = traced(tmp_path / "t.jsonl", *cmd, cwd="/tmp", env=clean_env())
 
-        def outcome(proc):
-            text = proc.stdout + proc.stderr
-            ran = [line for line in text.splitlines() if line.startswith("Ran ")]
-            return proc.returncode, ran[-1].split(" in ")[0], text.rstrip().splitlines()[-1]
+        def outcome(proc):   # the program's own output (not the auditor's line before exec)
+            lines = [line for line in (proc.stdout + proc.stderr).splitlines()
+                     if line.strip() and not line.startswith("auditor: tracing")]
+            ran = [line for line in lines if line.startswith("Ran ")]
+            return proc.returncode, ran[-1].split(" in ")[0], lines[-1]
 
         assert outcome(plain) == outcome(trace)
         assert outcome(plain)[1] == "Ran 129 tests"
@@ -222,7 +229,7 @@ class TestGuarantees:
         """AUDITOR_TRACE_DISABLE=1: the program runs and no trace file is created."""
         proc = traced(tmp_path / "t.jsonl", PY, script(tmp_path, LEAKY.format(loops=1, after="")),
                       env=clean_env(AUDITOR_TRACE_DISABLE="1"))
-        assert proc.returncode == 0 and "auditor:" not in proc.stderr
+        assert proc.returncode == 0 and not bootstrap_said(proc)
         assert not list(tmp_path.glob("t.jsonl*"))
 
     def test_kill_file_writes_nothing(self, tmp_path):
@@ -286,7 +293,7 @@ class TestGuarantees:
         (path,) = tmp_path.glob("t.jsonl.*")
         with open(path, "a") as f:
             f.write('{"event":"lock","name":"compute_res')   # the line being written at the kill
-        rep = auditor("report", "--format", "json", str(path))
+        rep = auditor("report", "--format", "json", "--fail-on", "never", str(path))
         assert rep.returncode == 0, rep.stderr
         report = json.loads(rep.stdout)
         assert [f["rule"] for f in report["findings"]] == ["sensitive-log/pattern"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from auditor.cli.parser import UsageError, build_parser
+from auditor.cli.parser import UsageError, build_parser, joined_values
 
 __all__ = ["main"]
 
@@ -20,15 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     from auditor.cli import commands, run
 
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(joined_values(sys.argv[1:] if argv is None else argv))
         if args.command == "list":
             return commands.list_scenarios(args)
         if args.command == "report":
             return commands.report(args)
+        if args.command == "baseline":
+            return commands.baseline(args)
+        if args.command == "config":
+            return commands.show_config(args)
+        if args.command == "completion":
+            return commands.completion(args)
         if args.command == "trace":
             return commands.trace(args)
         if args.child:
-            return run.child(run.RunOptions.from_json(args.child), args.report)
+            return run.child(run.RunOptions.from_json(args.child), args.output)
         return run.run(args)
     except UsageError as e:
         print(f"auditor: error: {e}", file=sys.stderr)

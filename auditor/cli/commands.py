@@ -1,4 +1,4 @@
-"""``auditor list``, ``auditor report`` and ``auditor trace``."""
+"""``auditor list``, ``report``, ``baseline``, ``config``, ``completion`` and ``trace``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 from auditor.cli.parser import Parser, UsageError
 
-__all__ = ["list_scenarios", "report", "trace"]
+__all__ = ["list_scenarios", "report", "baseline", "show_config", "completion", "trace"]
 
 
 def list_scenarios(args) -> int:
@@ -20,35 +20,62 @@ def list_scenarios(args) -> int:
 
 
 def report(args) -> int:
-    """``auditor report``: render or merge JSON reports and traces."""
-    from auditor.report.formats import FORMATS, render
-    from auditor.report.model import ReportError, load_report, merge_reports
-    from auditor.tracing.trace_file import is_trace, read_trace
+    """``auditor report``: render, merge and gate JSON reports and traces."""
+    from auditor.cli import judge
+    from auditor.report.formats import FORMATS
+    from auditor.report.model import merge_reports
 
-    traces, reports = [], []
+    conf = judge.settings(args)
+    fmt = judge.check_output(args.output, args.format) or "text"
+    reports, traces = judge.read_inputs(args.inputs)
+    if FORMATS[fmt].traces and not traces:
+        raise UsageError(f"--format {fmt} needs trace files (written by 'auditor trace', or "
+                         f"by 'auditor run --timeline'), not JSON reports")
+    merged = judge.apply_known(merge_reports(reports) if len(reports) > 1 else reports[0], conf)
+    text = judge.write(merged, traces, fmt, args.output, conf)
+    if not args.output:
+        print(text, end="" if text.endswith("\n") else "\n")
+    for line in judge.closing(merged, conf, [args.output] if args.output else [],
+                              source=" ".join(args.inputs)):
+        print(f"auditor: {line}", file=sys.stderr)
+    return judge.exit_status(merged, conf)
+
+
+def baseline(args) -> int:
+    """``auditor baseline``: record every finding of the inputs as known, with a reason."""
+    from auditor.cli import judge
+    from auditor.report import baseline as baselines
+
+    reports, _ = judge.read_inputs(args.inputs)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise UsageError(f"cannot write {args.output!r}: its directory does not exist")
+    base = baselines.create(reports, reason=args.reason or baselines.DEFAULT_REASON)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(baselines.dumps(base))
+    print(f"baseline of {len(base['findings'])} finding(s) written to {args.output}; give each "
+          f"entry its reason, then pass --baseline {args.output}")
+    return 0
+
+
+def show_config(args) -> int:
+    """``auditor config``: every effective value and where it came from."""
+    from auditor import config
+
     try:
-        for path in args.inputs:
-            if is_trace(path):
-                traces.append(read_trace(path))
-                reports.append(traces[-1].report)
-            else:
-                reports.append(load_report(path))
-    except (OSError, ReportError, ValueError) as e:
-        raise UsageError(f"cannot read report: {e}") from None
-    for t in traces:
-        if t.truncated:
-            print(f"auditor: {t.path}: last line cut (process killed mid-write); ignored",
-                  file=sys.stderr)
-    if FORMATS[args.format].traces and not traces:
-        raise UsageError(f"--format {args.format} needs trace files (written by 'auditor "
-                         f"trace'), not JSON reports")
-    merged = merge_reports(reports) if len(reports) > 1 else reports[0]
-    text = render(args.format, merged, traces)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
-    else:
-        print(text)
+        conf = config.discover()
+    except config.ConfigError as e:
+        raise UsageError(str(e)) from None
+    print("\n".join(conf.lines()))
+    return 0
+
+
+def completion(args) -> int:
+    """``auditor completion SHELL``: a completion script built from the parser."""
+    import shtab
+
+    from auditor.cli.parser import build_parser
+
+    print(shtab.complete(build_parser(), shell=args.shell))
     return 0
 
 
@@ -87,6 +114,11 @@ def trace(args) -> int:
         raise UsageError(f"cannot write {args.output!r}: its directory does not exist")
     if launcher.resolve(command[0]) is None:
         raise UsageError(f"command not found: {command[0]!r}")
+    from auditor.tracing.trace_file import trace_path
+
+    print(f"auditor: tracing {command[0]}: each Python process writes its own trace, e.g. "
+          f"{trace_path(args.output, os.getpid(), '{program}')}; read them all with: "
+          f"auditor report {args.output}", file=sys.stderr)
     env = launcher.traced_env(os.environ, args.output, interval_s=args.interval,
                             exclude=tuple(args.exclude), debug=args.debug)
     try:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from auditor.findings import FAIL_ON
+from auditor.report.gate import DEFAULT_FAIL_ON
 from auditor.nova.runtime import MODES
 from auditor.report.formats import FORMATS, RUN_FORMATS
 
-__all__ = ["build_parser", "UsageError", "Parser", "DESCRIPTION"]
+__all__ = ["build_parser", "joined_values", "UsageError", "Parser", "DESCRIPTION"]
 
-DESCRIPTION = "The ``auditor`` command: run scenarios, list them, render reports."
+DESCRIPTION = "The auditor command: run scenarios, render and gate reports, trace processes."
 
 
 class UsageError(Exception):
@@ -39,32 +40,64 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
 
 
+def _output(p: argparse.ArgumentParser, what: str, *aliases: str) -> None:
+    p.add_argument("-o", "--output", *aliases, dest="output", metavar="PATH",
+                   help=f"write {what} to PATH (the format follows its extension: .json, "
+                        f".sarif, .txt, .html; else json)")
+
+
+def _gate(p: argparse.ArgumentParser) -> None:
+    """The options every judging door shares: threshold, baseline, SARIF/HTML links."""
+    p.add_argument("--fail-on", choices=FAIL_ON,
+                   help=f"exit 1 when a new finding is at or above this severity (default: "
+                        f"{DEFAULT_FAIL_ON}, the same for every door; docs/ci.md says why)")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="findings this baseline knows do not count toward --fail-on "
+                        "(write one with 'auditor baseline')")
+    p.add_argument("--docs-url", metavar="URL",
+                   help="base URL of the rule catalogue in SARIF and HTML "
+                        "(default: the published docs)")
+    p.add_argument("--source-root", metavar="URI",
+                   help="absolute URI of the directory holding nova/ (a nova checkout), "
+                        "recorded in SARIF as NOVASRC")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from rich_argparse import RichHelpFormatter
+
     from auditor import __version__
 
-    parser = Parser(prog="auditor", description=DESCRIPTION)
+    parser = Parser(prog="auditor", description=DESCRIPTION, formatter_class=RichHelpFormatter)
     parser.add_argument("--version", action="version", version=f"auditor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
-    run = sub.add_parser("run", help="run built-in scenarios against the real tracker")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, formatter_class=RichHelpFormatter, **kwargs)
+
+    run = command("run", help="run built-in scenarios against the real tracker")
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                      help="scenario names (default: all; see 'auditor list')")
-    run.add_argument("--mode", choices=(*MODES, "both"), default="both",
+    run.add_argument("--mode", choices=(*MODES, "both"),
                      help="nova concurrency mode (default: both, one process each)")
-    run.add_argument("--nodes", type=_positive, help="Ironic nodes per scenario")
-    run.add_argument("--workers", type=_positive, help="concurrent workers per scenario")
-    run.add_argument("--seed", type=_seed, default=0, help="seed for a reproducible run")
-    run.add_argument("--report", metavar="PATH", help="write the report to PATH")
+    run.add_argument("--nodes", type=_positive,
+                     help="Ironic nodes per scenario (default: each scenario's own, 3-24)")
+    run.add_argument("--workers", type=_positive,
+                     help="concurrent workers per scenario (default: each scenario's own, 2-8)")
+    run.add_argument("--seed", type=_seed, help="seed for a reproducible run (default: 0)")
+    _output(run, "the report", "--report")
     run.add_argument("--format", choices=RUN_FORMATS,
-                     help="report format (default: from PATH's extension, else json)")
-    run.add_argument("--fail-on", choices=FAIL_ON, default="medium",
-                     help="exit 1 when a finding is at or above this severity (default: medium)")
+                     help="report format (default: from the output's extension, else json)")
+    _gate(run)
+    run.add_argument("--timeline", metavar="PATH",
+                     help="also write the Perfetto/Chrome trace of lock holds, waits and "
+                          "external calls to PATH (open in ui.perfetto.dev)")
     run.add_argument("--category", action="append", metavar="CATEGORY",
-                     help="only report this category (repeatable)")
+                     help="only report this category (repeatable; default: all)")
     run.add_argument("--no-audit", action="store_true",
                      help="plain run: no hooks (accounting invariants are still checked)")
-    run.add_argument("--workdir", help="keep the databases and nova.log here")
+    run.add_argument("--workdir", help="keep the databases and nova.log here "
+                                       "(default: a temporary directory)")
     run.add_argument("--config-file", action="append", default=[], metavar="PATH",
                      help="extra nova.conf to layer over the generated one")
     run.add_argument("--ironic", choices=("sim", "real"), default="sim",
@@ -74,18 +107,36 @@ def build_parser() -> argparse.ArgumentParser:
                           "mysql (a throwaway server each) or a postgresql:// / mysql:// URL")
     run.add_argument("--child", metavar="OPTIONS", help=argparse.SUPPRESS)
 
-    sub.add_parser("list", help="list the built-in scenarios")
+    command("list", help="list the built-in scenarios")
 
-    rep = sub.add_parser("report", help="render or merge JSON reports and traces")
-    rep.add_argument("inputs", nargs="+", metavar="REPORT_OR_TRACE")
-    rep.add_argument("--format", choices=tuple(FORMATS), default="text",
-                     help="perfetto: Chrome trace-event JSON of traces; claims: verdicts")
-    rep.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout")
-    trace = sub.add_parser(
+    rep = command("report", help="render, merge and gate JSON reports and traces")
+    rep.add_argument("inputs", nargs="+", metavar="REPORT_OR_TRACE",
+                     help="JSON reports, trace files, or the -o path given to 'auditor "
+                          "trace' (its per-process files PATH.<pid> are read)")
+    rep.add_argument("--format", choices=tuple(FORMATS),
+                     help="output format (default: from the output's extension, else text "
+                          "on stdout); perfetto: timeline of traces; claims: verdicts")
+    rep.add_argument("-o", "--output", metavar="PATH", help="write here instead of stdout")
+    _gate(rep)
+
+    base = command("baseline", help="record the findings of reports or traces as known")
+    base.add_argument("inputs", nargs="+", metavar="REPORT_OR_TRACE",
+                      help="JSON reports or traces whose findings are recorded")
+    base.add_argument("-o", "--output", required=True, metavar="FILE",
+                      help="the baseline file to write (JSON)")
+    base.add_argument("--reason", metavar="TEXT",
+                      help="reason recorded with every new entry (edit per entry later; "
+                           "default: 'not yet triaged')")
+
+    command("config", help="print the effective configuration and where each value came from")
+    comp = command("completion", help="print a shell completion script")
+    comp.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+
+    trace = command(
         "trace", help="run a Python program traced (or: trace install|uninstall --venv PATH)",
-        usage="%(prog)s [--output PATH] [--interval S] [--debug] [--exclude PROG] -- COMMAND ...\n"
+        usage="%(prog)s [-o PATH] [--interval S] [--debug] [--exclude PROG] -- COMMAND ...\n"
               "       %(prog)s install|uninstall --venv PATH")
-    trace.add_argument("--output", "-o", default="auditor-trace.jsonl", metavar="PATH",
+    trace.add_argument("-o", "--output", default="auditor-trace.jsonl", metavar="PATH",
                        help="trace path; {pid}/{program} substituted, else PATH.<pid> "
                             "(default: auditor-trace.jsonl)")
     trace.add_argument("--interval", type=_positive_float, metavar="S",
@@ -94,10 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also judge DEBUG records the logging configuration drops "
                             "(a full audit's log checks, at a full audit's cost)")
     trace.add_argument("--exclude", action="append", default=[], metavar="PROG",
-                       help="do not trace programs named so (fnmatch; repeatable)")
+                       help="do not trace programs named so (fnmatch; repeatable; a pattern "
+                            "may start with -)")
     trace.add_argument("--venv", metavar="PATH", help="with install/uninstall: the venv")
     trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     return parser
+
+
+def joined_values(argv: list[str], options: tuple[str, ...] = ("--exclude",)) -> list[str]:
+    """``--exclude -c`` -> ``--exclude=-c`` (before ``--``), so a value may start with -."""
+    out, it = [], iter(argv)
+    for arg in it:
+        if arg == "--":
+            out += [arg, *it]
+            break
+        nxt = next(it, None) if arg in options else None
+        out.append(f"{arg}={nxt}" if nxt is not None else arg)
+    return out
 
 
 def _positive_float(text: str) -> float:

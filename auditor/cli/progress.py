@@ -6,6 +6,7 @@ import sys
 import threading
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
@@ -15,9 +16,9 @@ __all__ = ["Progress"]
 class Progress:
     """``update(scenario, label, done, total)`` from any worker thread."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, console: Console | None = None):
         self.mode = mode
-        self.console = Console(stderr=True)
+        self.console = console or Console(stderr=True)
         self._lock = threading.Lock()
         self._tasks: dict[tuple[str, str], int] = {}
         self._last_quarter: dict[tuple[str, str], int] = {}
@@ -40,8 +41,8 @@ class Progress:
         with self._lock:
             if self._bar is not None:
                 if key not in self._tasks:
-                    self._tasks[key] = self._bar.add_task(
-                        f"[{self.mode}] {scenario}: {label}", total=total)
+                    self._tasks[key] = self._bar.add_task(   # "[threading]" is not markup
+                        escape(f"[{self.mode}] {scenario}: {label}"), total=total)
                 self._bar.update(self._tasks[key], completed=done, total=total)
                 return
             quarter = done * 4 // max(total, 1)

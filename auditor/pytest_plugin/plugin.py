@@ -18,6 +18,7 @@ from auditor.pytest_plugin.fixture import AuditHandle
 from auditor.pytest_plugin.nova_compat import NovaCompat
 from auditor.pytest_plugin.summary import TITLE, summary_lines
 from auditor.report.formats import RUN_FORMATS, format_for
+from auditor.report import gate
 from auditor.report.model import failing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +30,7 @@ __all__ = ["FORMATS", "FAIL_ON", "DEFAULT_FAIL_ON", "MARKER", "MSG_INACTIVE",
            "Settings", "AuditState", "STATE_KEY", "settings_from", "run_id", "audit"]
 
 FORMATS = RUN_FORMATS
-DEFAULT_FAIL_ON = "high"
+DEFAULT_FAIL_ON = gate.DEFAULT_FAIL_ON   # one default for every door (report/gate.py says why)
 MARKER = "audit_allow"
 MSG_INACTIVE = "the audit fixture needs an audited run: pass --audit (or set audit = true)"
 MSG_ALLOW_USAGE = ("audit_allow needs one rule id or category and a non-empty reason, e.g. "
@@ -49,6 +50,9 @@ class Settings:
     fmt: str = "json"
     fail_on: str = DEFAULT_FAIL_ON
     categories: tuple[str, ...] = ()
+    timeline: str | None = None
+    #: the effective ``auditor.config.Config`` (baseline, allow entries, SARIF/HTML links)
+    conf: Any = None
 
 
 @dataclasses.dataclass
@@ -66,6 +70,7 @@ class AuditState:
     worker_reports: list[dict] = dataclasses.field(default_factory=list)
     report: dict | None = None
     written: tuple[str, str] | None = None
+    spans: Any = None    # the SpanFile recording the timeline
 
 
 STATE_KEY = pytest.StashKey[AuditState]()
@@ -90,6 +95,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--audit-category", action="append", metavar="CATEGORY",
                     dest="audit_category", help="only report this category (repeatable)")
     parser.addini("audit_category", type="args", default=[], help="like --audit-category")
+    group.addoption("--audit-baseline", metavar="FILE", dest="audit_baseline",
+                    help="findings this baseline knows do not count toward --audit-fail-on")
+    parser.addini("audit_baseline", default="", help="like --audit-baseline")
+    group.addoption("--audit-timeline", metavar="PATH", dest="audit_timeline",
+                    help="also write the Perfetto/Chrome trace of lock holds, waits and "
+                         "external calls to PATH (not with xdist)")
+    parser.addini("audit_timeline", default="", help="like --audit-timeline")
 
 
 def _choice(config: pytest.Config, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -110,15 +122,36 @@ def settings_from(config: pytest.Config) -> Settings:
         return Settings()
     from auditor.checks import categories as known
 
+    from auditor import config as auditor_config
+    from auditor.report import baseline
+
+    here = config.invocation_params.dir
+    try:   # [tool.auditor] / auditor.toml: under the command line and the ini file
+        conf = auditor_config.discover(here)
+    except auditor_config.ConfigError as e:
+        raise pytest.UsageError(str(e)) from None
     report = config.getoption("audit_report") or config.getini("audit_report") or None
     fmt = _choice(config, "audit_format", FORMATS, format_for(report))
-    fail_on = _choice(config, "audit_fail_on", FAIL_ON, DEFAULT_FAIL_ON)
-    categories = tuple(config.getoption("audit_category") or config.getini("audit_category"))
+    fail_on = _choice(config, "audit_fail_on", FAIL_ON, conf["fail-on"])
+    categories = tuple(config.getoption("audit_category") or config.getini("audit_category")
+                       or conf["categories"])
     for name in categories:
         if name not in known():
             raise pytest.UsageError(MSG_BAD_CATEGORY.format(name=name,
                                                             choices=", ".join(known())))
-    return Settings(True, report, fmt, fail_on, categories)
+    base = config.getoption("audit_baseline") or config.getini("audit_baseline") or None
+    conf = conf.with_command_line({"fail-on": fail_on if fail_on != conf["fail-on"] else None,
+                                   "baseline": str(here / base) if base else None})
+    if conf["baseline"]:
+        try:
+            baseline.load(conf["baseline"])
+        except baseline.BaselineError as e:
+            raise pytest.UsageError(str(e)) from None
+    timeline = config.getoption("audit_timeline") or config.getini("audit_timeline") or None
+    if timeline and not (here / timeline).resolve().parent.is_dir():
+        raise pytest.UsageError(f"cannot write {timeline!r}: its directory does not exist")
+    return Settings(True, report, fmt, fail_on, categories,
+                    str(here / timeline) if timeline else None, conf)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -182,6 +215,21 @@ def run_id(item: pytest.Item) -> str:
     return (tail if sep else path) + nodeid
 
 
+def _timeline(state: AuditState) -> list:
+    """The recorded timeline as a trace (empty when none was recorded)."""
+    if state.spans is None:
+        return []
+    import shutil
+
+    from auditor.tracing.trace_file import read_trace
+
+    state.spans.close()
+    try:
+        return [read_trace(state.spans.path)]
+    finally:
+        shutil.rmtree(state.spans.path.rsplit("/", 1)[0], ignore_errors=True)
+
+
 class _AuditPlugin:
     """The hooks of an audited run (registered only with --audit)."""
 
@@ -200,7 +248,15 @@ class _AuditPlugin:
             return
         config = (AuditConfig(categories=frozenset(state.settings.categories))
                   if state.settings.categories else AuditConfig())
-        state.session = AuditSession(config).start()
+        if state.settings.timeline and state.role == "local":
+            import tempfile
+
+            from auditor.tracing.spans import SpanFile
+
+            spans_dir = tempfile.mkdtemp(prefix="auditor-timeline-")
+            state.spans = SpanFile(f"{spans_dir}/spans.jsonl", "pytest", "pytest --audit")
+        state.session = AuditSession(
+            config, observer=state.spans.observe if state.spans else None).start()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -275,12 +331,22 @@ class _AuditPlugin:
         if state.role == "worker":
             self.config.workeroutput[WORKEROUTPUT_KEY] = json.dumps(state.report)
             return
-        if state.settings.report:
-            from auditor.report.formats import render
+        from auditor.report.formats import render
 
+        conf = state.settings.conf
+        from auditor.report.baseline import apply_known
+
+        state.report = apply_known(state.report, conf)
+        traces = _timeline(state)
+        options = {"docs": conf["docs-url"], "source_root": conf["source-root"]}
+        if state.settings.report:
             path = self.config.invocation_params.dir / state.settings.report
-            path.write_text(render(state.settings.fmt, state.report) + "\n", encoding="utf-8")
+            path.write_text(render(state.settings.fmt, state.report, traces, **options) + "\n",
+                            encoding="utf-8")
             state.written = (str(path), state.settings.fmt)
+        if traces:
+            with open(state.settings.timeline, "w", encoding="utf-8") as f:
+                f.write(render("perfetto", state.report, traces))
         if (session.exitstatus == pytest.ExitCode.OK
                 and failing(state.report, state.settings.fail_on)):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -293,3 +359,6 @@ class _AuditPlugin:
         for line in summary_lines(state.report, fail_on=state.settings.fail_on,
                                   written=state.written):
             terminalreporter.write_line(line)
+        if state.spans is not None:
+            terminalreporter.write_line(f"timeline written to {state.settings.timeline} "
+                                        f"(open in ui.perfetto.dev)")

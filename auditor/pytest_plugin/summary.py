@@ -56,8 +56,9 @@ def summary_lines(report: Mapping[str, Any] | None, *, fail_on: str, top: int = 
         lines.append("by category: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
         for f in findings[:top]:
             loc = f["location"]
+            mark = " [baselined]" if "baseline" in f else " [allowed]" if "allowed" in f else ""
             lines.append(f"{f['severity'].upper():6} {f['rule']}  "
-                         f"{loc['path']}:{loc['line']} {loc['function']}")
+                         f"{loc['path']}:{loc['line']} {loc['function']}{mark}")
             lines.append(f"       {f['message']}")
             if f["runs"]:
                 lines.append(f"       tests: {_tests(f['runs'])}")
@@ -66,6 +67,11 @@ def summary_lines(report: Mapping[str, Any] | None, *, fail_on: str, top: int = 
     cov = _coverage(report.get("coverage", {}))
     if cov:
         lines.append(cov)
+    base = report.get("baseline")
+    if base:
+        lines.append(f"baseline {base['path']}: {base['new']} new, {base['baselined']} known, "
+                     f"{len(base['stale'])} entr{'y' if len(base['stale']) == 1 else 'ies'} "
+                     f"not seen")
     if written:
         lines.append(REPORT_LINE.format(path=written[0], fmt=written[1]))
     over = failing(report, fail_on)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.tracing.trace_file import Trace
@@ -20,19 +20,22 @@ __all__ = ["Format", "FORMATS", "RUN_FORMATS", "format_for", "render"]
 class Format:
     """``name``: the ``--format`` value; ``module``: ``auditor.report.<module>`` renders it;
     ``extension``: a report path ending so gets it by default; ``traces``: it renders
-    trace files (not reports); ``runs``: ``auditor run``/``--audit-format`` may write it."""
+    trace files (not reports); ``runs``: ``auditor run``/``--audit-format`` may write it;
+    ``options``: keyword options its ``render`` takes (``--docs-url``, ``--source-root``)."""
 
     name: str
     module: str
     extension: str | None = None
     traces: bool = False
     runs: bool = True
+    options: tuple[str, ...] = ()
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("json", "json", ".json"),
-    Format("sarif", "sarif", ".sarif"),
+    Format("sarif", "sarif", ".sarif", options=("docs", "source_root")),
     Format("text", "text", ".txt"),
+    Format("html", "html", ".html", options=("docs",)),
     Format("perfetto", "perfetto", traces=True, runs=False),
     Format("claims", "claims", runs=False),
 )}
@@ -48,7 +51,10 @@ def format_for(path: str | None, fmt: str | None = None) -> str:
     return next((f.name for f in FORMATS.values() if f.runs and f.extension == ext), "json")
 
 
-def render(fmt: str, report: Mapping, traces: "Sequence[Trace]" = ()) -> str:
-    """``report`` (or ``traces``, for a trace format) in format ``fmt``."""
-    module = importlib.import_module(f"auditor.report.{FORMATS[fmt].module}")
-    return module.render(report, traces)
+def render(fmt: str, report: Mapping, traces: "Sequence[Trace]" = (), **options: Any) -> str:
+    """``report`` (or ``traces``, for a trace format) in format ``fmt``; ``options`` the format
+    does not take are ignored."""
+    spec = FORMATS[fmt]
+    module = importlib.import_module(f"auditor.report.{spec.module}")
+    return module.render(report, traces, **{k: v for k, v in options.items()
+                                            if k in spec.options and v is not None})

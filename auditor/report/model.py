@@ -13,9 +13,10 @@ from typing import Any, Iterable, Mapping
 
 from auditor.findings import Finding, Severity, at_or_above, severity_order
 from auditor.nova.runtime import MODES
+from auditor.report.gate import counts
 
 __all__ = ["SCHEMA", "finding_record", "build_report", "merge_reports", "load_report",
-           "failing", "ReportError"]
+           "read_json", "failing", "ReportError"]
 
 SCHEMA = "auditor.report/1"
 _OUTCOME_RANK = {"passed": 0, "skipped": 0, "failed": 1, "error": 2}
@@ -124,10 +125,11 @@ def build_report(*, findings: Iterable[Mapping[str, Any]], runs: list[dict], cov
 
 
 def failing(report: Mapping[str, Any] | None, fail_on: str) -> list[Mapping[str, Any]]:
-    """The report's findings at or above ``fail_on`` (``never``: none)."""
+    """The report's counting findings (not baselined or allowed) at or above ``fail_on``
+    (``never``: none)."""
     if not report:
         return []
-    return [f for f in report["findings"] if at_or_above(f["severity"], fail_on)]
+    return [f for f in report["findings"] if counts(f) and at_or_above(f["severity"], fail_on)]
 
 
 def _merge_target(targets: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -218,16 +220,21 @@ def merge_reports(reports: list[dict]) -> dict:
 _REQUIRED = ("tool", "target", "runs", "findings", "coverage", "summary")
 
 
+def read_json(path: Path, error: type[ValueError], what: str, hint: str) -> Any:
+    """The JSON in ``path``; ``error`` (one line naming the file, and ``hint``) if it cannot
+    be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise error(f"{path} is not JSON ({exc}); {hint}") from None
+
+
 def load_report(path: str | Path) -> dict:
     """Read a report file; ``ReportError`` (one line: what and how to fix) if it is not one."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ReportError(f"{path} is not JSON ({exc}); pass a report written with "
-                          f"--format json") from None
+    data = read_json(path, ReportError, "report", "pass a report written with --format json")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ReportError(f"{path} is not an {SCHEMA} report (schema: {found!r}); "

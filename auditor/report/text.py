@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.findings import Severity
+from auditor.report.gate import counts
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.tracing.trace_file import Trace
@@ -73,20 +74,39 @@ def _by_category(console: Console, findings: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def _top(console: Console, findings: list[dict[str, Any]]) -> None:
+def _where(loc: dict[str, Any]) -> str:
+    """``path:line function``; no ``:0`` when the line is not known."""
+    line = f":{loc['line']}" if loc.get("line") else ""
+    return f"{loc['path']}{line} {loc['function']}"
+
+
+def _top(console: Console, findings: list[dict[str, Any]], noun: str) -> None:
     shown = findings[:TOP]
-    title = f"Top {len(shown)} of {len(findings)} findings"
-    table = Table(title=title, box=box.SIMPLE, title_justify="left")
+    table = Table(title=f"Top {len(shown)} of {len(findings)} {noun}", box=box.SIMPLE,
+                  title_justify="left")
     table.add_column("sev", no_wrap=True)
     table.add_column("count", justify="right", no_wrap=True)
     table.add_column("rule, location, message", ratio=1, overflow="fold")
     for f in shown:
-        loc = f["location"]
         cell = Text(f["rule"], style="bold")
-        cell.append(f"  {loc['path']}:{loc['line']} {loc['function']}\n")
+        cell.append(f"  {_where(f['location'])}\n")
         cell.append(f["message"])
+        mark = f.get("baseline") or f.get("allowed")
+        if mark:
+            cell.append(f"\n{'baselined' if 'baseline' in f else 'allowed'}: {mark['reason']}")
         table.add_row(Text(f["severity"].upper()), str(f["count"]), cell)
     console.print(table)
+    if len(findings) > TOP:
+        console.print(Text(f"{len(findings) - TOP} more in the full report "
+                           f"(--format json or html)."))
+
+
+def _stale(console: Console, stale: list[dict[str, Any]]) -> None:
+    console.print(Text(f"Baseline entries not seen ({len(stale)}): fixed, or not reached; "
+                       f"remove them once fixed", style="bold"))
+    for s in stale:
+        console.print(Text(f"  {s['rule']}  {_where(s['location'])}  [{s['fingerprint']}] "
+                           f"{s['reason']}"))
 
 
 def _coverage(console: Console, coverage: dict[str, Any]) -> None:
@@ -111,11 +131,18 @@ def render(report: Mapping, traces: "Sequence[Trace]" = ()) -> str:
     _header(console, report)
     console.print()
     findings = report.get("findings", [])
+    new = [f for f in findings if counts(f)]
+    known = [f for f in findings if not counts(f)]
     if findings:
         _by_category(console, findings)
-        _top(console, findings)
+        _top(console, new, "findings")
+        if known:
+            _top(console, known, "baselined or allowed findings (not counted toward --fail-on)")
     else:
         console.print(Text("No findings in what ran."))
+    stale = report.get("baseline", {}).get("stale", [])
+    if stale:
+        _stale(console, stale)
     console.print()
     _coverage(console, report.get("coverage", {}))
     return out.getvalue()

@@ -19,7 +19,8 @@ from auditor.findings import Finding, redact
 from auditor.nova.runtime import MODES, target
 from auditor.report.model import ReportError, build_report, finding_record
 
-__all__ = ["SCHEMA", "RECORDS", "SPANS", "trace_path", "open_exclusive", "line_writer",
+__all__ = ["SCHEMA", "RECORDS", "SPANS", "trace_path", "trace_files", "open_exclusive",
+           "line_writer",
            "finding_fields", "site_fields", "Trace", "read_trace", "is_trace"]
 
 SCHEMA = "auditor.trace/1"
@@ -37,6 +38,20 @@ def trace_path(template: str, pid: int, program: str = "python") -> str:
     if "{pid}" in template or "{program}" in template:
         return template.replace("{pid}", str(pid)).replace("{program}", program)
     return f"{template}.{pid}"
+
+
+def trace_files(template: str) -> list[str]:
+    """The files ``auditor trace -o TEMPLATE`` wrote: ``TEMPLATE.<pid>`` (and ``.<pid>.N``), or
+    the ``{pid}``/``{program}`` substitutions; sorted, empty when there are none."""
+    import glob
+    import re
+
+    if "{pid}" in template or "{program}" in template:
+        pattern = glob.escape(template).replace("{pid}", "*").replace("{program}", "*")
+        return sorted(glob.glob(pattern))
+    own = re.compile(re.escape(os.path.basename(template)) + r"\.\d+(\.\d+)?$")
+    return sorted(p for p in glob.glob(glob.escape(template) + ".*")
+                  if own.match(os.path.basename(p)))
 
 
 def open_exclusive(path: str) -> tuple[str, int]:

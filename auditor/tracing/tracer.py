@@ -23,11 +23,12 @@ import threading
 import time
 from typing import Any
 
-from auditor.events import CallEvent, ConfigParsed, ExitEvent, LockEvent, LogEvent
+from auditor.events import CallEvent, ConfigParsed, ExitEvent, LogEvent
 from auditor.nova.runtime import MODES, concurrency, nova_version, process_conf, seed_canaries
 from auditor.tracing.environment import DEFAULT_INTERVAL_S, kill_file as default_kill_file
+from auditor.tracing.spans import SpanRecorder
 from auditor.tracing.trace_file import (SCHEMA, finding_fields, line_writer, open_exclusive,
-                                        site_fields, trace_path)
+                                        trace_path)
 
 __all__ = ["Tracer", "start", "current", "DEFAULT_INTERVAL_S"]
 
@@ -55,7 +56,7 @@ class Tracer:
         self._log = None
         self._io = threading.Lock()
         self._flushing = threading.Lock()
-        self._holds: dict[tuple[int, str], list] = {}
+        self._spans = SpanRecorder(self.write)
         self._reset_clock()
         self._stopped = False
 
@@ -88,7 +89,7 @@ class Tracer:
         """A forked child: its own file, fresh hooks and checks, nothing of the parent's."""
         old, self._fd, self._log = self._fd, None, None
         self._io, self._flushing = threading.Lock(), threading.Lock()
-        self._holds = {}
+        self._spans.reset()
         self.path = None
         if old is not None:
             try:
@@ -155,33 +156,12 @@ class Tracer:
         kind = type(ev)
         if kind is ConfigParsed:
             _refresh_canaries(self.session)
-        elif kind is LockEvent:
-            self._lock(ev)
-        elif kind is CallEvent:
-            self.write("call", surface=ev.surface, name=ev.name, t=ev.t - ev.duration_s,
-                       dur_s=ev.duration_s, exc=ev.exc_type, owner=ev.owner, thread=ev.thread,
-                       held=list(ev.held), site=site_fields(ev.site))
-        elif kind is ExitEvent:
-            self.write("entry", name=ev.name, t=ev.t - ev.duration_s, dur_s=ev.duration_s,
-                       exc=ev.exc_type, owner=ev.owner, thread=ev.thread)
+        else:
+            self._spans.observe(ev)
         # Flush between operations only (the emitting owner holds no lock).
         if (ev.t - self._last_flush >= self.interval_s and kind in (ExitEvent, CallEvent, LogEvent)
                 and not ev.held):
             self.flush()
-
-    def _lock(self, ev) -> None:
-        key = (ev.owner, ev.name)
-        if ev.action == "acquire":
-            self._holds.setdefault(key, []).append((ev.t, ev.wait_s, ev.site))
-            return
-        stack = self._holds.get(key)
-        if not stack:
-            return   # acquired before tracing started
-        t0, wait_s, site = stack.pop()
-        if not stack:
-            self._holds.pop(key, None)
-        self.write("lock", name=ev.name, t=t0, wait_s=wait_s, hold_s=ev.hold_s, owner=ev.owner,
-                   thread=ev.thread, site=site_fields(site))
 
     # -- findings -------------------------------------------------------------------
 
@@ -220,21 +200,11 @@ def _refresh_canaries(session) -> None:
 
 
 def _session(tracer: Tracer, canaries=None):
-    """An ``AuditSession`` whose sink also feeds ``tracer``."""
+    """An ``AuditSession`` whose events also feed ``tracer``."""
     from auditor.session import AuditConfig, AuditSession
 
-    class TraceSession(AuditSession):
-        def sink(self, event) -> None:
-            super().sink(event)
-            if event.thread.startswith(self.config.ignore_threads):
-                return
-            try:
-                tracer.observe(event)
-            except Exception as exc:  # noqa: BLE001 - the host never sees our errors
-                self.internal_error(exc, "trace.observe")
-
-    return TraceSession(AuditConfig(force_debug=tracer.debug, watch_config=True),
-                        canaries=canaries)
+    return AuditSession(AuditConfig(force_debug=tracer.debug, watch_config=True),
+                        canaries=canaries, observer=tracer.observe)
 
 
 def current() -> Tracer | None:
