@@ -1,6 +1,6 @@
 """The report formats: one registry for the CLI (``--format``) and the pytest plugin.
 
-Every format module has one signature, ``render(report, traces=()) -> str``.
+Every format is one function of one signature, ``render(report, traces=()) -> str``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ __all__ = ["Format", "FORMATS", "RUN_FORMATS", "format_for", "render"]
 class Format:
     """``name``: the ``--format`` value; ``module``: ``auditor.report.<module>`` renders it;
     ``extension``: a report path ending so gets it by default; ``traces``: it renders
-    trace files (not reports); ``runs``: ``auditor run``/``--audit-format`` may write it."""
+    trace files (not reports); ``runs``: ``auditor run``/``--audit-format`` may write it;
+    ``function``: the module's function that renders it."""
 
     name: str
     module: str
     extension: str | None = None
     traces: bool = False
     runs: bool = True
+    function: str = "render"
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
@@ -35,6 +37,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("text", "text", ".txt"),
     Format("perfetto", "perfetto", traces=True, runs=False),
     Format("claims", "claims", runs=False),
+    Format("claims-md", "claims", ".md", function="render_markdown"),
+    Format("claims-json", "claims", runs=False, function="render_json"),
 )}
 #: What a run (``auditor run --format``, ``--audit-format``) may write.
 RUN_FORMATS = tuple(name for name, f in FORMATS.items() if f.runs)
@@ -50,5 +54,6 @@ def format_for(path: str | None, fmt: str | None = None) -> str:
 
 def render(fmt: str, report: Mapping, traces: "Sequence[Trace]" = ()) -> str:
     """``report`` (or ``traces``, for a trace format) in format ``fmt``."""
-    module = importlib.import_module(f"auditor.report.{FORMATS[fmt].module}")
-    return module.render(report, traces)
+    spec = FORMATS[fmt]
+    module = importlib.import_module(f"auditor.report.{spec.module}")
+    return getattr(module, spec.function)(report, traces)
