@@ -423,3 +423,49 @@ class TestInputValidation:
         a.boot()
         a.compute.periodic()
         assert a.findings("input-validation") == []
+
+
+PLANTED = "hunter2-literal"
+
+
+def _planted_update(monkeypatch):
+    """Patch ``ResourceTracker._update`` with a copy holding a credential literal it never sends;
+    returns the planted line's (path suffix, line number)."""
+    from nova.compute import resource_tracker
+
+    original = resource_tracker.ResourceTracker._update
+
+    def _update(self, *args, **kwargs):
+        password = "hunter2-literal"  # noqa: F841,S105 - planted, never sent anywhere
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(resource_tracker.ResourceTracker, "_update", _update)
+    lines, first = inspect.getsourcelines(_update)
+    return first + next(i for i, text in enumerate(lines) if PLANTED in text)
+
+
+class TestHardCoded:
+    def test_fires_on_a_secret_literal_in_a_patched_tracker_method(self, audit, monkeypatch):
+        """The planted literal is found at its own line, and is nowhere in any output."""
+        line = _planted_update(monkeypatch)
+        a = audit().start()
+        a.boot()
+        found = a.findings("hard-coded")
+        assert [(f.rule.id, f.evidence["name"], f.evidence["kind"]) for f in found] == [
+            ("hard-coded/literal", "password", "assignment")]
+        assert found[0].site.path.endswith("tests/test_checks_real.py")
+        assert (found[0].site.line, found[0].site.function.rsplit(".", 1)[-1]) == (
+            line, "_update")
+        report = a.session.report({"nova": "34"})
+        for fmt in ("json", "sarif", "text", "claims", "claims-md", "claims-json"):
+            assert PLANTED not in render(fmt, report), fmt
+        assert all(PLANTED not in f.message + repr(f.evidence) for f in found)
+
+    def test_quiet_on_unmodified_nova(self, audit):
+        """Tracker, Ironic driver and report client as installed: every module scanned, no finding."""
+        a = audit().start()
+        a.boot()
+        assert a.findings("hard-coded") == []
+        assert a.session.coverage.hit["scanned_modules"] == {
+            "nova/compute/resource_tracker.py", "nova/virt/ironic/driver.py",
+            "nova/scheduler/client/report.py"}

@@ -72,16 +72,19 @@ def _code_literals(code: types.CodeType) -> tuple[tuple[CodeLiteral, ...], int]:
     for i, op in enumerate(ins):
         line = op.positions.lineno if op.positions else None
         if op.opname == "LOAD_CONST" and isinstance(op.argval, str) and op.argval:
-            nxt = ins[i + 1] if i + 1 < len(ins) else None
+            after = [x.opname for x in ins[i + 1:i + 3]] + ["", ""]
             kind, name = "constant", ""
-            if nxt is not None and nxt.opname in _STORES:
-                kind, name = "assignment", nxt.argval
-            elif nxt is not None and nxt.opname == "COMPARE_OP" and i and \
-                    ins[i - 1].opname in _NAMED_LOADS:
-                kind, name = "comparison", ins[i - 1].argval
+            if after[0] in _STORES:                                    # name = "x"
+                kind, name = "assignment", ins[i + 1].argval
+            elif after[0] in _NAMED_LOADS and after[1] == "STORE_ATTR":  # obj.name = "x"
+                kind, name = "assignment", ins[i + 2].argval
+            elif after[0] == "COMPARE_OP" and i and ins[i - 1].opname in _NAMED_LOADS:
+                kind, name = "comparison", ins[i - 1].argval          # name == "x"
+            elif after[0] in _NAMED_LOADS and after[1] == "COMPARE_OP":
+                kind, name = "comparison", ins[i + 1].argval          # "x" == name
             out.append(CodeLiteral(_site(code, line), kind, name, op.argval))
         elif op.opname == "KW_NAMES":   # call(..., password="x"): the last pushes are the values
-            names = op.argval
+            names = code.co_consts[op.arg]
             values = ins[max(0, i - len(names)):i]
             if len(values) == len(names) and all(v.opname in _PUSHES for v in values):
                 out += [CodeLiteral(_site(code, line), "keyword", n, v.argval)
