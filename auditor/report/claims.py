@@ -13,6 +13,8 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from auditor.nova.reachable import UNREACHABLE
+
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.tracing.trace_file import Trace
 
@@ -87,8 +89,12 @@ def _coverage(claim: Claim, report: Mapping[str, Any]) -> list[dict]:
     for name in claim.coverage:
         entry = report.get("coverage", {}).get(name)
         if isinstance(entry, Mapping) and entry.get("total"):
-            out.append({"section": name, "label": _SECTIONS[name], "hit": int(entry["hit"]),
-                        "total": int(entry["total"]), "ids_hit": list(entry.get("ids_hit", ()))})
+            never = set(entry.get("ids_missed", ())) & UNREACHABLE.get(name, frozenset())
+            total = int(entry["total"]) - len(never)
+            if total:
+                out.append({"section": name, "label": _SECTIONS[name], "hit": int(entry["hit"]),
+                            "total": total, "unreachable": len(never),
+                            "ids_hit": list(entry.get("ids_hit", ()))})
     return out
 
 
@@ -137,8 +143,9 @@ def evaluate(report: Mapping[str, Any]) -> list[dict]:
 
 
 def _coverage_lines(row: Mapping[str, Any]) -> list[str]:
-    lines = [f"{c['hit']}/{c['total']} {c['label']}: {', '.join(c['ids_hit']) or 'none'}"
-             for c in row["coverage"]]
+    lines = [f"{c['hit']}/{c['total']} reachable {c['label']}"
+             f"{f' ({u} unreachable with Ironic left out)' if (u := c['unreachable']) else ''}: "
+             f"{', '.join(c['ids_hit']) or 'none'}" for c in row["coverage"]]
     events = ", ".join(f"{k} {v}" for k, v in row["events"].items())
     return lines + [f"events: {events}"]
 
