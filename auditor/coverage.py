@@ -13,9 +13,10 @@ import importlib.util
 import os
 from typing import Iterable
 
-from auditor.events import CallEvent, EntryEvent, Event, LogEvent
+from auditor.events import CallEvent, EntryEvent, Event, LoadedCode, LogEvent
 
 __all__ = ["Universe", "universe", "CoverageCounter", "TRACKER_PATH", "IRONIC_PATH",
+           "REPORT_CLIENT_PATH", "SCANNED_PATHS",
            "IRONIC_TRACKER_FACING"]
 
 TRACKER_PATH = "nova/compute/resource_tracker.py"
@@ -29,6 +30,8 @@ IRONIC_TRACKER_FACING = frozenset({
     "_cleanup_deploy", "_wait_for_active", "rebuild", "_add_instance_info_to_node",
     "_remove_instance_info_from_node", "get_nodenames_by_uuid",
 })
+REPORT_CLIENT_PATH = "nova/scheduler/client/report.py"
+SCANNED_PATHS = frozenset({TRACKER_PATH, IRONIC_PATH, REPORT_CLIENT_PATH})
 _LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
 
 
@@ -45,6 +48,8 @@ class Universe:
     #: LOG call sites in the Ironic driver's tracker-facing methods
     ironic_log_call_sites: frozenset[str] = frozenset()
     ironic_log_lines: dict[int, str] = dataclasses.field(default_factory=dict, hash=False)
+    #: modules whose loaded code the hard-coded check scans
+    scanned_modules: frozenset[str] = SCANNED_PATHS
 
 
 def _source(module: str) -> str | None:
@@ -137,7 +142,8 @@ class CoverageCounter:
         self.hit: dict[str, set[str]] = {"log_call_sites": set(),
                                          "synchronized_entry_points": set(),
                                          "report_client_calls": set(),
-                                         "ironic_log_call_sites": set()}
+                                         "ironic_log_call_sites": set(),
+                                         "scanned_modules": set()}
 
     def observe(self, event: Event) -> None:
         if isinstance(event, LogEvent):
@@ -150,6 +156,8 @@ class CoverageCounter:
         elif isinstance(event, EntryEvent):
             if event.name in self.universe.synchronized_entry_points:
                 self.hit["synchronized_entry_points"].add(event.name)
+        elif isinstance(event, LoadedCode):
+            self.hit["scanned_modules"].update(event.modules)
         elif isinstance(event, CallEvent) and event.surface == "report-client":
             if event.name in self.universe.report_client_calls:
                 self.hit["report_client_calls"].add(event.name)

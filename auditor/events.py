@@ -206,3 +206,26 @@ class ConfigParsed(_Base):
 
 Event = Union[Event, BadInput, UsageSnapshot, ConfigParsed]  # type: ignore[misc]
 __all__ += ["BadInput", "NodeUsage", "UsageSnapshot", "ConfigParsed"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CodeLiteral:
+    """A string literal in loaded code, and the name it is bound to (``""``: none)."""
+
+    site: Site           # the code that holds it (line of the load, or of the definition)
+    kind: str            # constant | assignment | comparison | keyword | default | module
+    name: str            # the variable, attribute, keyword, parameter or global it goes to
+    value: str           # the literal itself: judged, never reported
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadedCode(_Base):
+    """The literals of the tracker, Ironic driver and report client code loaded in the process."""
+
+    modules: tuple[str, ...]           # paths of the scanned modules that were loaded
+    code_objects: int                  # functions and nested code objects scanned
+    literals: tuple[CodeLiteral, ...]
+
+
+Event = Union[Event, LoadedCode]  # type: ignore[misc]
+__all__ += ["CodeLiteral", "LoadedCode"]

@@ -185,6 +185,8 @@ class AuditSession:
         ``drop``: findings it returns true for are discarded (pytest's ``audit_allow``).
         ``fields``: extra keys of the report's run entry (a scenario's ``errors``, ``stats``).
         """
+        if self._installation is not None:
+            self._scan_loaded_code()
         with self._drain_lock:
             self._drain()
             found, self._pending = self._pending, []
@@ -203,6 +205,16 @@ class AuditSession:
         self.runs.append({"id": self._run_id, "outcome": outcome,
                           "duration_s": round(duration_s, 3), **fields})
         return found
+
+    def _scan_loaded_code(self) -> None:
+        """Once per run: the literals of the tracker's, driver's and client's loaded code."""
+        from auditor.events import stamp
+        from auditor.hooks import loaded_code
+
+        try:
+            self.sink(loaded_code.collect(stamp()))
+        except Exception as exc:  # noqa: BLE001 - the scan must not break the run
+            self.internal_error(exc, "loaded_code.collect")
 
     def reset(self) -> None:
         """Forget the findings and runs kept so far (a tracer wrote them out)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 import time
 import uuid
@@ -10,6 +11,7 @@ import uuid
 import pytest
 
 from auditor.canaries import from_config
+from auditor.report import claims
 from auditor.report.formats import render
 from auditor.session import AuditConfig, AuditSession
 
@@ -423,3 +425,83 @@ class TestInputValidation:
         a.boot()
         a.compute.periodic()
         assert a.findings("input-validation") == []
+
+
+PLANTED = "hunter2-literal"
+
+
+def _planted_update(monkeypatch):
+    """Patch ``ResourceTracker._update`` with a copy holding a credential literal it never sends;
+    returns the planted line's (path suffix, line number)."""
+    from nova.compute import resource_tracker
+
+    original = resource_tracker.ResourceTracker._update
+
+    def _update(self, *args, **kwargs):
+        password = "hunter2-literal"  # noqa: F841,S105 - planted, never sent anywhere
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(resource_tracker.ResourceTracker, "_update", _update)
+    lines, first = inspect.getsourcelines(_update)
+    return first + next(i for i, text in enumerate(lines) if PLANTED in text)
+
+
+class TestHardCoded:
+    def test_fires_on_a_secret_literal_in_a_patched_tracker_method(self, audit, monkeypatch):
+        """The planted literal is found at its own line, and is nowhere in any output."""
+        line = _planted_update(monkeypatch)
+        a = audit().start()
+        a.boot()
+        found = a.findings("hard-coded")
+        assert [(f.rule.id, f.evidence["name"], f.evidence["kind"]) for f in found] == [
+            ("hard-coded/literal", "password", "assignment")]
+        assert found[0].site.path.endswith("test_checks_real.py")
+        assert (found[0].site.line, found[0].site.function.rsplit(".", 1)[-1]) == (
+            line, "_update")
+        report = a.session.report({"nova": "34"})
+        for fmt in ("json", "sarif", "text", "claims", "claims-md", "claims-json"):
+            assert PLANTED not in render(fmt, report), fmt
+        assert all(PLANTED not in f.message + repr(f.evidence) for f in found)
+
+    def test_quiet_on_unmodified_nova(self, audit):
+        """Tracker, Ironic driver and report client as installed: every module scanned, no finding."""
+        a = audit().start()
+        a.boot()
+        assert a.findings("hard-coded") == []
+        assert a.session.coverage.hit["scanned_modules"] == {
+            "nova/compute/resource_tracker.py", "nova/virt/ironic/driver.py",
+            "nova/scheduler/client/report.py"}
+
+
+class TestClaimsView:
+    """Each verdict path of the claims view, on the report of a real audited run."""
+
+    def _report(self, a) -> dict:
+        a.workload()
+        a.findings()
+        return a.session.report({"nova": "34"})
+
+    def test_refuted_claim_lists_its_findings(self, audit, monkeypatch):
+        """The planted literal refutes "no hard-coded values", with the finding's message."""
+        _planted_update(monkeypatch)
+        report = self._report(audit().start(nodes=4))
+        row = {c["area"]: c for c in claims.evaluate(report)}["hard-coded sensitive values"]
+        assert row["verdict"] == claims.REFUTED
+        assert [(f["rule"], f["message"]) for f in row["refuting"]] == [
+            ("hard-coded/literal", "A string literal is assigned to 'password' in loaded code "
+                                   "(15 characters)")]
+        markdown = render("claims-md", report)
+        assert "| No hard-coded sensitive values. | **refuted** |" in markdown
+        assert row["refuting"][0]["message"] in markdown
+        assert row["refuting"][0]["message"] in render("claims", report)
+
+    def test_unmodified_nova_partly_and_not_exercised(self, audit):
+        """Clean code scan: partly exercised (wire tracing is missing), with the modules named;
+        no planted bad input: input validation not exercised."""
+        report = self._report(audit().start(nodes=4))
+        rows = {c["area"]: c for c in claims.evaluate(report)}
+        hard = rows["hard-coded sensitive values"]
+        assert hard["verdict"] == claims.PARTLY and "not yet traced" in hard["reason"]
+        assert hard["coverage"][0]["hit"] == hard["coverage"][0]["total"] == 3
+        assert rows["input validation"]["verdict"] == claims.NOT_EXERCISED
+        assert json.loads(render("claims-json", report))["claims"] == list(rows.values())

@@ -390,12 +390,30 @@ class TestClaims:
         assert set(verdicts.values()) == {claims.NOT_EXERCISED}
         assert len(verdicts) == 6
 
-    def test_upheld_with_events_and_no_findings(self):
-        """Exercised and clean: upheld (hard-coded secrets can only be refuted)."""
-        events = {"LogEvent": 1, "ExitEvent": 1, "LockEvent": 1, "CallEvent": 1, "BadInput": 1}
-        verdicts = {c["area"]: c["verdict"] for c in claims.evaluate(report_with([], events))}
-        assert verdicts.pop("hard-coded secrets") == claims.NOT_EXERCISED
-        assert set(verdicts.values()) == {claims.UPHELD}
+    def test_upheld_only_with_coverage_and_more_than_one_event(self):
+        """80% of the reachable total and two events uphold; 79% or a single event do not."""
+        def logging(hit: int, events: int) -> dict:
+            report = report_with([], {"LogEvent": events})
+            report["coverage"] = {"log_call_sites": {"total": 100, "hit": hit,
+                                                     "ids_hit": [f"s:{i}" for i in range(hit)]}}
+            return {c["area"]: c for c in claims.evaluate(report)}["logging of sensitive data"]
+
+        assert logging(80, 2)["verdict"] == claims.UPHELD
+        assert "80%" in logging(80, 2)["reason"]
+        assert logging(79, 2)["verdict"] == claims.PARTLY
+        assert logging(80, 1)["verdict"] == claims.PARTLY
+        assert logging(0, 0)["verdict"] == claims.NOT_EXERCISED
+
+    def test_capped_claims_are_at_most_partly_exercised(self):
+        """Hard-coded values, external calls and input validation say what evidence is missing."""
+        events = {"LoadedCode": 5, "CallEvent": 9, "BadInput": 3}
+        report = report_with([], events)
+        report["coverage"] = {name: {"total": 3, "hit": 3, "ids_hit": ["a", "b", "c"]}
+                              for name in ("scanned_modules", "report_client_calls")}
+        rows = {c["area"]: c for c in claims.evaluate(report)}
+        for area in ("hard-coded sensitive values", "external calls", "input validation"):
+            assert rows[area]["verdict"] == claims.PARTLY, area
+        assert "not yet traced" in rows["hard-coded sensitive values"]["reason"]
 
     def test_external_calls_take_lock_io_and_external_exceptions(self):
         """lock-io and leaked exceptions from placement/Ironic refute the external-calls claim."""

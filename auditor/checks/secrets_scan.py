@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 __all__ = [
     "Hit", "PatternHit", "Scanner", "FollowingScanner", "SANITIZE_KEYS", "variants", "redact_spans",
-    "MIN_LENGTH",
+    "MIN_LENGTH", "masked",
 ]
 
 #: Copied from ``oslo_utils.strutils._SANITIZE_KEYS`` (oslo.utils, the keys its
@@ -151,7 +151,8 @@ _PLACEHOLDER = re.compile(
     r"""nil|true|false|True|False|x+|X+|\.\.\.|…|(?:\{SHA\d+\}|<SANITIZED>).*""")
 
 
-def _masked(value: str) -> bool:
+def masked(value: str) -> bool:
+    """A placeholder or masked value (``***``, ``<password>``, ``%s``, a UUID), not a secret."""
     return bool(_PLACEHOLDER.fullmatch(value) or _UUID.fullmatch(value))
 
 
@@ -236,18 +237,18 @@ class Scanner:
                 found.append(PatternHit("token", m.start(), m.end(), "fernet"))
         if "-token" in text or "-Token" in text or "-TOKEN" in text:
             for m in _HEADER.finditer(text):
-                if not _masked(m.group("v")):
+                if not masked(m.group("v")):
                     found.append(PatternHit("auth-header", m.start("v"), m.end("v"),
                                             m.group()[: m.group().lower().find("-token") + 6]))
         if "://" in text:
             for m in _URL.finditer(text):
-                if not _masked(urllib.parse.unquote(m.group("pw"))):
+                if not masked(urllib.parse.unquote(m.group("pw"))):
                     found.append(PatternHit("url-credentials", m.start("pw"), m.end("pw"),
                                             m.group("scheme")))
         size = len(text)
         keys = (_KEY_NEAR_OP.finditer(text.lower()[::-1]) if text.isascii()
                 else _KEY_NEAR_OP_I.finditer(text[::-1]))
-        masked: list[tuple[int, int]] = []   # masked values, e.g. '[SECRET:x]' or '***'
+        masked_spans: list[tuple[int, int]] = []   # masked values, e.g. '[SECRET:x]' or '***'
         pairs: list[tuple[int, PatternHit]] = []
         for k in keys:
             m = _VALUE.match(text, size - k.start())
@@ -256,8 +257,8 @@ class Scanner:
             quoted = m.group("q") is not None
             group = "qv" if quoted else "uv"
             value = m.group(group)
-            if not value or _masked(value):
-                masked.append((m.start(group), m.end(group)))
+            if not value or masked(value):
+                masked_spans.append((m.start(group), m.end(group)))
                 continue
             # 'password: word' reads as prose; a colon pair counts with a quoted key or value
             if (k.group("op") == ":" and not quoted and not k.group("kq")
@@ -272,7 +273,7 @@ class Scanner:
             pairs.append((key_start, PatternHit("key-value", m.start(group), m.end(group),
                                                 k.group("key")[::-1].lower())))
         found += [hit for key_start, hit in pairs
-                  if not any(lo <= key_start < hi for lo, hi in masked)]
+                  if not any(lo <= key_start < hi for lo, hi in masked_spans)]
         kept: list[PatternHit] = []
         for hit in found:  # first (most specific) wins on overlap
             if all(hit.end <= k.start or hit.start >= k.end for k in kept):

@@ -1,21 +1,40 @@
-"""The claims view: what a static review of the tracker asserts, and the runtime verdict on each."""
+"""The claims view: what a static review of the tracker asserts, and the runtime verdict on each.
+
+A claim is refuted by any finding that speaks against it. It is upheld only with coverage
+behind it: at least ``MIN_EVENTS`` events of the kinds that exercise it and at least
+``UPHELD_SHARE`` of its reachable sites, calls or entry points run. Less coverage is
+"partly exercised", none "not exercised". A claim whose evidence is known to be
+incomplete (``cap``) is at most "partly exercised", and says why.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from auditor.nova.reachable import UNREACHABLE
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.tracing.trace_file import Trace
 
-__all__ = ["Claim", "REVIEW_CLAIMS", "evaluate", "render", "UPHELD", "REFUTED", "NOT_EXERCISED"]
+__all__ = ["Claim", "REVIEW_CLAIMS", "evaluate", "render", "render_markdown", "render_json", "UPHELD",
+           "REFUTED", "PARTLY", "NOT_EXERCISED", "UPHELD_SHARE", "MIN_EVENTS"]
 
-UPHELD, REFUTED, NOT_EXERCISED = "upheld", "refuted", "not exercised"
+UPHELD, REFUTED, PARTLY, NOT_EXERCISED = "upheld", "refuted", "partly exercised", "not exercised"
+UPHELD_SHARE = 0.8
+MIN_EVENTS = 2
 
 #: Where an exception from an external call surfaces (placement client, Ironic driver).
 _EXTERNAL_PATHS = ("nova/scheduler/client/report.py", "nova/virt/ironic/")
 _EXTERNAL_EXC = ("openstack.", "keystoneauth1.", "ironicclient.", "requests.",
                  "nova.exception.ResourceProvider", "nova.exception.Placement")
+#: Report coverage sections, as a reviewer names them.
+_SECTIONS = {"log_call_sites": "tracker LOG call sites",
+             "ironic_log_call_sites": "Ironic driver LOG call sites",
+             "synchronized_entry_points": "entry points under the semaphore",
+             "report_client_calls": "report client calls the tracker makes",
+             "scanned_modules": "modules whose loaded code was scanned"}
 
 
 def _external_exception(f: Mapping[str, Any]) -> bool:
@@ -26,73 +45,148 @@ def _external_exception(f: Mapping[str, Any]) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """One area a static review speaks to: its claim, which findings refute it, what exercises it."""
+    """One claim of a review: which findings refute it, which events and coverage exercise it."""
 
     area: str
     claim: str
     refutes: Callable[[Mapping[str, Any]], bool]
-    exercised_by: tuple[str, ...]   # event types; any of them > 0 means the area ran
-    note: str = ""
+    exercised_by: tuple[str, ...]   # event types
+    coverage: tuple[str, ...]       # report coverage sections (reachable totals)
+    cap: str = ""                   # why it can be at most partly exercised (evidence missing)
 
 
 REVIEW_CLAIMS: tuple[Claim, ...] = (
-    Claim("logging of sensitive data", "no secret reaches a log record",
-          lambda f: f["category"] == "sensitive-log", ("LogEvent",)),
-    Claim("exception handling", "exceptions are handled; none escapes a tracker entry point "
-          "unexpectedly or carries a secret", lambda f: f["category"] == "leaked-exception",
-          ("ExitEvent", "EntryEvent")),
-    Claim("input validation", "malformed Ironic or claim input is rejected or skipped",
-          lambda f: f["category"] == "input-validation", ("BadInput",),
-          "exercised only where bad input was planted (scenarios); live traces cannot tell"),
-    Claim("locking", "shared tracker state is only touched under the semaphore; no lock "
-          "cycles, leaks or starvation",
+    Claim("logging of sensitive data", "Nothing sensitive is logged.",
+          lambda f: f["category"] == "sensitive-log", ("LogEvent",),
+          ("log_call_sites", "ironic_log_call_sites")),
+    Claim("exception handling", "Exceptions are handled: none escapes a tracker entry point "
+          "unexpectedly or carries a secret.", lambda f: f["category"] == "leaked-exception",
+          ("EntryEvent", "ExitEvent"), ("synchronized_entry_points",)),
+    Claim("input validation", "Input needs no further validation (no external user input).",
+          lambda f: f["category"] == "input-validation", ("BadInput",), (),
+          "only planted malformed input (scenarios) exercises it, and the reachable total of "
+          "malformed inputs is not measured"),
+    Claim("locking", "Locks are used properly: shared tracker state only under the semaphore, "
+          "no lock cycles, leaks or starvation.",
           lambda f: f["category"] == "unheld-lock" or f["category"].startswith("lock-"),
-          ("LockEvent", "StateAccess")),
-    Claim("hard-coded secrets", "no hard-coded credential is used",
-          lambda f: f["rule"] == "sensitive-log/pattern", (),
-          "runtime evidence can refute (a secret-shaped value with no known source reached a "
-          "log) but never uphold this claim"),
-    Claim("external calls", "placement and Ironic calls are safe: not under the semaphore, "
-          "their failures handled",
+          ("LockEvent", "StateAccess"), ("synchronized_entry_points",)),
+    Claim("hard-coded sensitive values", "No hard-coded sensitive values.",
+          lambda f: f["category"] == "hard-coded", ("LoadedCode",), ("scanned_modules",),
+          "the loaded code is scanned (hard-coded), but credentials sent on the wire are not "
+          "yet traced to their configuration"),
+    Claim("external calls", "External calls (scheduler client, Ironic) are as secure as their "
+          "channels.",
           lambda f: f["category"] == "lock-io" or (
               f["category"] == "leaked-exception" and _external_exception(f)),
-          ("CallEvent",)),
+          ("CallEvent",), ("report_client_calls",),
+          "only I/O under the semaphore and escaping failures are judged; TLS, timeouts and "
+          "credentials over plaintext are not yet checked"),
 )
 
 
-def evaluate(report: Mapping[str, Any]) -> list[dict]:
-    """One verdict per claim: refuted (findings), upheld (exercised, no finding), not exercised."""
-    events = report.get("summary", {}).get("events", {})
+def _coverage(claim: Claim, report: Mapping[str, Any]) -> list[dict]:
     out = []
-    for claim in REVIEW_CLAIMS:
-        hits = [f for f in report.get("findings", []) if claim.refutes(f)]
-        counts = {name: int(events.get(name, 0)) for name in claim.exercised_by}
-        if hits:
-            verdict = REFUTED
-        elif any(counts.values()):
-            verdict = UPHELD
-        else:
-            verdict = NOT_EXERCISED
-        out.append({"area": claim.area, "claim": claim.claim, "verdict": verdict,
-                    "findings": len(hits), "occurrences": sum(f.get("count", 1) for f in hits),
-                    "events": counts, "rules": sorted({f["rule"] for f in hits}),
-                    "fingerprints": [f["fingerprint"] for f in hits], "note": claim.note})
+    for name in claim.coverage:
+        entry = report.get("coverage", {}).get(name)
+        if isinstance(entry, Mapping) and entry.get("total"):
+            never = set(entry.get("ids_missed", ())) & UNREACHABLE.get(name, frozenset())
+            total = int(entry["total"]) - len(never)
+            if total:
+                out.append({"section": name, "label": _SECTIONS[name], "hit": int(entry["hit"]),
+                            "total": total, "unreachable": len(never),
+                            "ids_hit": list(entry.get("ids_hit", ()))})
     return out
 
 
+def _verdict(claim: Claim, hits: list, events: int, covered: list[dict],
+             share: float | None) -> tuple[str, str]:
+    """The verdict and the sentence that explains it."""
+    if hits:
+        return REFUTED, f"{len(hits)} finding(s) refute it"
+    if not events and not any(c["hit"] for c in covered):
+        return NOT_EXERCISED, "no runtime evidence reached it"
+    shortfalls = []
+    if events < MIN_EVENTS:
+        shortfalls.append(f"{events} event(s), fewer than {MIN_EVENTS}")
+    if share is None:
+        shortfalls.append("no reachable total is measured")
+    elif share < UPHELD_SHARE:
+        shortfalls.append(f"{share:.0%} of the reachable total ran, below {UPHELD_SHARE:.0%}")
+    if claim.cap:
+        shortfalls.append(claim.cap)
+    if shortfalls:
+        return PARTLY, "; ".join(shortfalls)
+    return UPHELD, f"no finding, {share:.0%} of the reachable total ran over {events} events"
+
+
+def evaluate(report: Mapping[str, Any]) -> list[dict]:
+    """One verdict per claim, with the coverage and findings behind it."""
+    counts = report.get("summary", {}).get("events", {})
+    out = []
+    for claim in REVIEW_CLAIMS:
+        hits = [f for f in report.get("findings", []) if claim.refutes(f)]
+        events = {name: int(counts.get(name, 0)) for name in claim.exercised_by}
+        covered = _coverage(claim, report)
+        total = sum(c["total"] for c in covered)
+        share = sum(c["hit"] for c in covered) / total if total else None
+        verdict, reason = _verdict(claim, hits, sum(events.values()), covered, share)
+        out.append({"area": claim.area, "claim": claim.claim, "verdict": verdict,
+                    "reason": reason, "share": None if share is None else round(share, 3),
+                    "coverage": covered, "events": events, "findings": len(hits),
+                    "occurrences": sum(f.get("count", 1) for f in hits),
+                    "rules": sorted({f["rule"] for f in hits}),
+                    "fingerprints": [f["fingerprint"] for f in hits],
+                    "refuting": [{"rule": f["rule"], "severity": f["severity"],
+                                  "message": f["message"], "location": f["location"],
+                                  "fingerprint": f["fingerprint"]} for f in hits]})
+    return out
+
+
+def _coverage_lines(row: Mapping[str, Any]) -> list[str]:
+    lines = [f"{c['hit']}/{c['total']} reachable {c['label']}"
+             f"{f' ({u} unreachable with Ironic left out)' if (u := c['unreachable']) else ''}: "
+             f"{', '.join(c['ids_hit']) or 'none'}" for c in row["coverage"]]
+    events = ", ".join(f"{k} {v}" for k, v in row["events"].items())
+    return lines + [f"events: {events}"]
+
+
+def _where(f: Mapping[str, Any]) -> str:
+    loc = f["location"]
+    return f"{loc['path']}:{loc['line']} {loc['function']}"
+
+
 def render(report: Mapping[str, Any], traces: "Sequence[Trace]" = ()) -> str:
-    """A plain-text table of the verdicts, each refuted claim followed by its findings."""
+    """Plain text: each claim's wording, its verdict and why, its coverage and findings."""
     lines = ["Claims of a static review, checked against runtime evidence", ""]
-    by_fp = {f["fingerprint"]: f for f in report.get("findings", [])}
     for row in evaluate(report):
-        events = ", ".join(f"{k} {v}" for k, v in row["events"].items()) or "no runtime signal"
-        lines.append(f"{row['verdict'].upper():14} {row['area']}: {row['claim']}")
-        lines.append(f"{'':14} {row['findings']} finding(s); events: {events}")
-        for fp in row["fingerprints"]:
-            f = by_fp[fp]
-            loc = f["location"]
-            lines.append(f"{'':16}- {f['rule']} [{fp}] {loc['path']}:{loc['line']} "
-                         f"{loc['function']}")
-        if row["note"]:
-            lines.append(f"{'':14} note: {row['note']}")
-    return "\n".join(lines)
+        lines.append(f"{row['verdict'].upper():17} {row['claim']}")
+        lines.append(f"{'':19}why: {row['reason']}")
+        lines += [f"{'':19}{text}" for text in _coverage_lines(row)]
+        lines += [f"{'':19}- {f['severity'].upper()} {f['rule']} {_where(f)}: {f['message']}"
+                  for f in row["refuting"]]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Mapping[str, Any], traces: "Sequence[Trace]" = ()) -> str:
+    """Markdown for a code review: a table of claim | verdict | evidence, then the findings."""
+    lines = ["## Review claims, checked at runtime", "",
+             "| Claim | Verdict | Evidence |", "|---|---|---|"]
+    details = []
+    for row in evaluate(report):
+        evidence = "<br>".join(_cell(t) for t in [row["reason"], *_coverage_lines(row)])
+        lines.append(f"| {_cell(row['claim'])} | **{row['verdict']}** | {evidence} |")
+        if row["refuting"]:
+            details += [f"### Refuting: {row['area']}", ""]
+            details += [f"- **{f['severity']}** `{f['rule']}` `{_where(f)}`: "
+                        f"{_cell(f['message'])}" for f in row["refuting"]]
+            details.append("")
+    return "\n".join(lines + [""] + details).rstrip() + "\n"
+
+
+def render_json(report: Mapping[str, Any], traces: "Sequence[Trace]" = ()) -> str:
+    """The verdicts as JSON: ``{"claims": [...]}``, one object per claim."""
+    return json.dumps({"claims": evaluate(report)}, indent=2, ensure_ascii=False) + "\n"

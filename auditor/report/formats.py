@@ -1,6 +1,6 @@
 """The report formats: one registry for the CLI (``--format``) and the pytest plugin.
 
-Every format module has one signature, ``render(report, traces=()) -> str``.
+Every format is one function of one signature, ``render(report, traces=()) -> str``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ class Format:
     """``name``: the ``--format`` value; ``module``: ``auditor.report.<module>`` renders it;
     ``extension``: a report path ending so gets it by default; ``traces``: it renders
     trace files (not reports); ``runs``: ``auditor run``/``--audit-format`` may write it;
-    ``options``: keyword options its ``render`` takes (``--docs-url``, ``--source-root``)."""
+    ``options``: keyword options its ``render`` takes (``--docs-url``, ``--source-root``);
+    ``function``: the module's function that renders it."""
 
     name: str
     module: str
@@ -29,6 +30,7 @@ class Format:
     traces: bool = False
     runs: bool = True
     options: tuple[str, ...] = ()
+    function: str = "render"
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
@@ -38,6 +40,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("html", "html", ".html", options=("docs",)),
     Format("perfetto", "perfetto", traces=True, runs=False),
     Format("claims", "claims", runs=False),
+    Format("claims-md", "claims", ".md", function="render_markdown"),
+    Format("claims-json", "claims", runs=False, function="render_json"),
 )}
 #: What a run (``auditor run --format``, ``--audit-format``) may write.
 RUN_FORMATS = tuple(name for name, f in FORMATS.items() if f.runs)
@@ -56,5 +60,5 @@ def render(fmt: str, report: Mapping, traces: "Sequence[Trace]" = (), **options:
     does not take are ignored."""
     spec = FORMATS[fmt]
     module = importlib.import_module(f"auditor.report.{spec.module}")
-    return module.render(report, traces, **{k: v for k, v in options.items()
-                                            if k in spec.options and v is not None})
+    return getattr(module, spec.function)(report, traces, **{
+        k: v for k, v in options.items() if k in spec.options and v is not None})
