@@ -19,37 +19,63 @@ def list_scenarios(args) -> int:
     return 0
 
 
-def report(args) -> int:
-    """``auditor report``: render or merge JSON reports and traces."""
-    from auditor.report.formats import FORMATS, render
-    from auditor.report.model import ReportError, load_report, merge_reports
-    from auditor.tracing.trace_file import is_trace, read_trace
+#: ``auditor report``'s exit status when some inputs were skipped (each named on stderr)
+#: and the output covers the rest.
+SKIPPED = 3
 
-    traces, reports = [], []
-    try:
-        for path in args.inputs:
-            if is_trace(path):
-                traces.append(read_trace(path))
-                reports.append(traces[-1].report)
-            else:
-                reports.append(load_report(path))
-    except (OSError, ReportError, ValueError) as e:
-        raise UsageError(f"cannot read report: {e}") from None
-    for t in traces:
+
+def report(args) -> int:
+    """``auditor report``: render or merge JSON reports and traces (exit ``SKIPPED`` if
+    some could not be read)."""
+    from auditor.report.formats import FORMATS, render
+    from auditor.report.inputs import read_inputs
+    from auditor.report.model import merge_reports
+
+    fmt = _report_format(args.output, args.format)
+    inputs = read_inputs(args.inputs, spans=FORMATS[fmt].traces)
+    if not inputs.reports:
+        raise UsageError(inputs.problems[0] if len(inputs.problems) == 1 else
+                         f"none of the {len(inputs.problems)} inputs could be read: "
+                         + "; ".join(inputs.problems))
+    for problem in inputs.problems:
+        print(f"auditor: skipped: {problem}", file=sys.stderr)
+    for t in inputs.traces:
         if t.truncated:
             print(f"auditor: {t.path}: last line cut (process killed mid-write); ignored",
                   file=sys.stderr)
-    if FORMATS[args.format].traces and not traces:
-        raise UsageError(f"--format {args.format} needs trace files (written by 'auditor "
+    if FORMATS[fmt].traces and not inputs.traces:
+        raise UsageError(f"--format {fmt} needs trace files (written by 'auditor "
                          f"trace'), not JSON reports")
-    merged = merge_reports(reports) if len(reports) > 1 else reports[0]
-    text = render(args.format, merged, traces)
+    reports = inputs.reports
+    text = render(fmt, merge_reports(reports) if len(reports) > 1 else reports[0],
+                  inputs.traces)
     if args.output:
-        with open(args.output, "w") as f:
+        with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
     else:
         print(text)
-    return 0
+    return SKIPPED if inputs.problems else 0
+
+
+def _report_format(output: str | None, fmt: str | None) -> str:
+    """``--format``, else the one ``-o``'s extension names, else text; ``UsageError`` if the
+    output's directory is missing or its extension names no format."""
+    from auditor.report.formats import FORMATS
+
+    if output is None:
+        return fmt or "text"
+    if os.path.isdir(output) or not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        raise UsageError(f"cannot write {output!r}: it is a directory or its directory "
+                         f"does not exist")
+    if fmt:
+        return fmt
+    ext = os.path.splitext(output)[1].lower()
+    found = [f.name for f in FORMATS.values() if f.extension == ext]
+    if not found:
+        known = ", ".join(f.extension for f in FORMATS.values() if f.extension)
+        raise UsageError(f"cannot tell the format of {output!r} from its extension; use one "
+                         f"of {known} or --format")
+    return found[0]
 
 
 def trace(args) -> int:

@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="render or merge JSON reports and traces")
     rep.add_argument("inputs", nargs="+", metavar="REPORT_OR_TRACE")
-    rep.add_argument("--format", choices=tuple(FORMATS), default="text",
-                     help="perfetto: Chrome trace-event JSON of traces; claims: verdicts")
+    rep.add_argument("--format", choices=tuple(FORMATS),
+                     help="default: from -o's extension, else text; perfetto: Chrome "
+                          "trace-event JSON of traces; claims: verdicts")
     rep.add_argument("--output", "-o", metavar="PATH", help="write here instead of stdout")
     trace = sub.add_parser(
         "trace", help="run a Python program traced (or: trace install|uninstall --venv PATH)",

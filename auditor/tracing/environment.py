@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import stat
+import sys
 
 __all__ = ["ENV_TRACE", "ENV_DISABLE", "ENV_DISABLE_FILE", "ENV_EXCLUDE", "ENV_INTERVAL",
            "ENV_DEBUG", "ENV_HOME", "DEFAULT_EXCLUDE", "KILL_FILE_NAME", "DEFAULT_INTERVAL_S",
-           "truthy", "kill_file", "interval"]
+           "truthy", "kill_file", "kill_file_set", "untrusted", "interval"]
 
 ENV_TRACE = "AUDITOR_TRACE"                  # trace path template; its presence turns tracing on
 ENV_DISABLE = "AUDITOR_TRACE_DISABLE"        # kill switch: any value but "", "0", "false", "no"
@@ -43,3 +45,40 @@ def interval() -> float:
     except ValueError:
         return DEFAULT_INTERVAL_S
     return value if value > 0 else DEFAULT_INTERVAL_S
+
+
+def untrusted(path: str, st: os.stat_result | None = None) -> str | None:
+    """Why ``path`` may have been planted by another local user, or None: it must be owned
+    by this user or root and not writable by others (a directory may be, if sticky, as
+    /tmp). ``st``: its ``stat`` already taken (else ``lstat``; a missing path is None)."""
+    if st is None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"{path} is owned by uid {st.st_uid}, not by this user ({os.geteuid()})"
+    sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+    if st.st_mode & stat.S_IWOTH and not sticky_dir:
+        return f"{path} is writable by other users (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+_refused: set[str] = set()
+
+
+def kill_file_set(path: str) -> bool:
+    """Whether the kill file exists and is trusted (``untrusted``); an untrusted one is
+    refused with one line on stderr (once per process) and tracing goes on."""
+    if not os.path.lexists(path):
+        return False
+    why = untrusted(path)
+    if why is None:
+        return True
+    if path not in _refused:
+        _refused.add(path)
+        try:
+            sys.stderr.write(f"auditor: kill file ignored: {why}\n")
+        except Exception:  # noqa: BLE001 - no stderr: stay silent
+            pass
+    return False
