@@ -166,3 +166,130 @@ def test_kill_file_under_eventlet_does_not_hang(tmp_path):
     assert proc.returncode == 0, err
     assert out.strip() == "finished"
     assert lines(tmp_path)[-1]["reason"] == "kill-file"
+
+
+def auditor(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "auditor.cli", *args], capture_output=True, text=True,
+                          env=env(), timeout=timeout)
+
+
+def a_report(run: str, duration: float = 1.0) -> dict:
+    """A real report: one finding record through ``build_report``."""
+    from auditor.report.model import build_report
+
+    record = {"rule": "sensitive-log/pattern", "category": "sensitive-log", "severity": "high",
+              "title": "t", "help": "h", "message": "m", "evidence": {"kind": "password"},
+              "location": {"path": "nova/x.py", "line": 3, "function": "f"},
+              "fingerprint": "0123456789abcdef", "run": run}
+    return build_report(findings=[record], runs=[{"id": run, "outcome": "passed",
+                                                  "duration_s": duration}],
+                        coverage={}, target={"nova": "34.0.0"}, events={"LogEvent": 1},
+                        tool_version="0")
+
+
+def write(path: Path, data, mode: int = 0o600) -> str:
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    path.chmod(mode)
+    return str(path)
+
+
+HEAD = {"event": "trace-start", "schema": "auditor.trace/1", "pid": 9, "program": "p",
+        "ppid": 1, "run": "p[pid=9]", "wall": 1.0, "t": 1.0, "nova": "34", "auditor": "0",
+        "python": "3"}
+
+
+def one_line_exit_2(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+class TestReportInput:
+    def test_fifo_and_dev_zero_are_refused_at_once(self, tmp_path):
+        """A FIFO (nobody writing: before, it hung) and /dev/zero (before: 7 GB in 8 s)."""
+        fifo = tmp_path / "fifo.json"
+        os.mkfifo(fifo, 0o600)
+        one_line_exit_2(auditor("report", str(fifo), timeout=30), "not a regular file")
+        one_line_exit_2(auditor("report", "/dev/zero", timeout=30), "not a regular file")
+
+    def test_over_the_size_limit_is_refused_unread(self, tmp_path):
+        """A (sparse) report just over 256 MiB is refused from its size alone."""
+        from auditor.report.inputs import MAX_REPORT_BYTES
+
+        big = tmp_path / "big.json"
+        with open(big, "wb") as f:
+            f.truncate(MAX_REPORT_BYTES + 1)
+        big.chmod(0o600)
+        one_line_exit_2(auditor("report", str(big), timeout=30), "over the limit of 256 MiB")
+
+    @pytest.mark.parametrize("change, fragment", [
+        (lambda f: f.pop("category"), "'category' is a required property"),
+        (lambda f: f.pop("rule"), "'rule' is a required property"),
+        (lambda f: f.update(count="7"), "findings/0/count"),
+        (lambda f: f.update(location=[1]), "findings/0/location"),
+    ])
+    def test_bad_content_is_one_line(self, tmp_path, change, fragment):
+        """A report of the right schema name but bad content: one line naming the place
+        (before: KeyError/TypeError tracebacks)."""
+        report = a_report("r1")
+        change(report["findings"][0])
+        one_line_exit_2(auditor("report", write(tmp_path / "r.json", report)), fragment)
+
+    def test_bad_trace_line_is_one_line(self, tmp_path):
+        """A trace line of the wrong shape (a string time) is named with its line number."""
+        lines = [HEAD,
+                 {"event": "entry", "pid": 9, "name": "x", "t": "soon", "dur_s": 1, "exc": None,
+                  "owner": 1, "thread": "T"}]
+        path = write(tmp_path / "t.jsonl.9", "".join(json.dumps(x) + "\n" for x in lines))
+        one_line_exit_2(auditor("report", path), "t.jsonl.9:2 does not match auditor.trace/1")
+
+    @pytest.mark.parametrize("output, fragment", [
+        ("missing/out.json", "its directory does not exist"),
+        (".", "is a directory"),
+        ("out.xyz", "cannot tell the format"),
+    ])
+    def test_bad_output_is_one_line_before_reading(self, tmp_path, output, fragment):
+        """``-o`` into a missing directory, onto a directory, or with an unknown extension."""
+        path = write(tmp_path / "r.json", a_report("r1"))
+        one_line_exit_2(auditor("report", path, "-o", str(tmp_path / output)), fragment)
+
+
+class TestReportFiles:
+    def test_bad_files_are_skipped_and_the_rest_rendered(self, tmp_path):
+        """A damaged file, one writable by others and a non-report next to a good report:
+        each named on stderr, the good one rendered, exit 3 (before: exit 2 on the set)."""
+        good = write(tmp_path / "good.json", a_report("good"))
+        damaged = write(tmp_path / "t.jsonl.9", json.dumps(HEAD) + "\ngarbage\n"
+                        '{"event":"trace-end","pid":9,"reason":"exit","duration_s":1}\n')
+        forged = write(tmp_path / "forged.json", a_report("forged"), mode=0o666)
+        other = write(tmp_path / "other.json", {"schema": "something/2"})
+        proc = auditor("report", "--format", "json", good, damaged, forged, other)
+        assert proc.returncode == 3, proc.stderr
+        assert [r["id"] for r in json.loads(proc.stdout)["runs"]] == ["good"]
+        skipped = [x for x in proc.stderr.splitlines() if x.startswith("auditor: skipped: ")]
+        assert len(skipped) == 3
+        assert "damaged before its last line" in skipped[0]
+        assert "writable by other users" in skipped[1] and "not an auditor.report/1" in skipped[2]
+
+    def test_nothing_readable_is_exit_2(self, tmp_path):
+        """Every input bad: exit 2, one line."""
+        one_line_exit_2(auditor("report", write(tmp_path / "x.json", "[]")), "not an auditor")
+
+
+class TestIdempotentMerge:
+    def test_merging_a_report_with_itself_changes_nothing(self, tmp_path):
+        """The same report twice (or a merged report with one of its parts) adds nothing;
+        distinct reports still add their counts (before: every count doubled)."""
+        one = write(tmp_path / "one.json", a_report("run-a"))
+        two = write(tmp_path / "two.json", a_report("run-b"))
+        same = json.loads(auditor("report", "--format", "json", one, one).stdout)
+        assert same == json.loads(auditor("report", "--format", "json", one).stdout)
+        both = auditor("report", "--format", "json", "-o", str(tmp_path / "both.json"), one, two)
+        assert both.returncode == 0, both.stderr
+        (tmp_path / "both.json").chmod(0o600)
+        merged = json.loads((tmp_path / "both.json").read_text())
+        assert merged["findings"][0]["count"] == 2
+        again = json.loads(auditor("report", "--format", "json", str(tmp_path / "both.json"),
+                                   one, two).stdout)
+        assert again["findings"][0]["count"] == 2
