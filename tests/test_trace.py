@@ -359,7 +359,8 @@ class TestVenvInstall:
 
 def report_with(findings: list[dict], events: dict) -> dict:
     return {"schema": "auditor.report/1", "tool": {"name": "auditor", "version": "0"},
-            "target": {}, "runs": [], "findings": findings, "coverage": {},
+            "target": {}, "runs": [], "findings": findings,
+            "coverage": {"missing_hook_points": []},
             "summary": {"findings_by_category": {}, "events": events}}
 
 
