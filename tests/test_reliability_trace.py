@@ -293,3 +293,45 @@ class TestIdempotentMerge:
         again = json.loads(auditor("report", "--format", "json", str(tmp_path / "both.json"),
                                    one, two).stdout)
         assert again["findings"][0]["count"] == 2
+
+
+ROTATING = '''\
+import logging, time
+import nova
+from oslo_concurrency import lockutils
+log = logging.getLogger("nova.reliability")
+def first():
+    log.warning("password=%s", "hunter2hunter2")
+first()
+for i in range(1500):
+    with lockutils.lock("rotation"):
+        pass
+    log.warning("tick %d", i)   # outside the lock: flushes happen between operations
+    time.sleep(0.001)
+'''
+
+
+def test_rotation_keeps_files_bounded_and_findings(tmp_path):
+    """AUDITOR_TRACE_MAX_BYTES=20000: the trace rotates, at most KEEP old files stay, and the
+    newest file alone still holds the finding made before the first rotation; reading all
+    of them counts it once per window, as the newest alone does."""
+    from auditor.tracing.environment import KEEP
+
+    script = tmp_path / "host.py"
+    script.write_text(ROTATING)
+    proc = subprocess.run([PY, "-m", "auditor.cli", "trace", "--interval", "0.05", "--output",
+                           str(tmp_path / "t.jsonl"), "--", PY, str(script)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**env(), "AUDITOR_TRACE_MAX_BYTES": "20000"})
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(tmp_path.glob("t.jsonl.*"))
+    (newest,) = [p for p in files if ".old" not in p.name]
+    assert {p.name for p in files} == {newest.name, *(f"{newest.name}.old{n}"
+                                                      for n in range(1, KEEP + 1))}
+    alone = auditor("report", "--format", "json", str(newest))
+    every = auditor("report", "--format", "json", *map(str, files))
+    assert alone.returncode == every.returncode == 0, every.stderr
+    found = [f for f in json.loads(alone.stdout)["findings"] if f["location"]["function"]
+             == "first"]
+    assert len(found) == 1 and found[0]["count"] >= 1
+    assert json.loads(every.stdout)["findings"] == json.loads(alone.stdout)["findings"]

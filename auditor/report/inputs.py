@@ -74,13 +74,22 @@ def read_inputs(paths: Sequence[str], *, spans: bool = False) -> Inputs:
     """Every readable report and trace of ``paths``; ``spans``: keep traces' spans (the
     timeline formats need them; the others do not, and memory stays ~ the findings)."""
     out = Inputs()
+    read = []
     for path in paths:
         try:
-            report, trace = read_one(path, spans)
+            read.append(read_one(path, spans))
         except ReportError as exc:
             out.problems.append(str(exc))
-            continue
-        out.reports.append(report)
+    # A rotated trace's newest file carries every finding of the older ones: theirs would
+    # count twice (their spans still draw).
+    newest: dict[str, int] = {}
+    for report, trace in read:
+        if trace is not None:
+            run = report["runs"][0]["id"]
+            newest[run] = max(newest.get(run, 0), trace.segment)
+    for report, trace in read:
+        if trace is None or trace.segment == newest[report["runs"][0]["id"]]:
+            out.reports.append(report)
         if trace is not None:
             out.traces.append(trace)
     return out

@@ -7,7 +7,7 @@ import stat
 import sys
 
 __all__ = ["ENV_TRACE", "ENV_DISABLE", "ENV_DISABLE_FILE", "ENV_EXCLUDE", "ENV_INTERVAL",
-           "ENV_DEBUG", "ENV_HOME", "DEFAULT_EXCLUDE", "KILL_FILE_NAME", "DEFAULT_INTERVAL_S",
+           "ENV_DEBUG", "ENV_HOME", "ENV_MAX_BYTES", "DEFAULT_MAX_BYTES", "KEEP", "max_bytes", "DEFAULT_EXCLUDE", "KILL_FILE_NAME", "DEFAULT_INTERVAL_S",
            "truthy", "kill_file", "kill_file_set", "untrusted", "interval"]
 
 ENV_TRACE = "AUDITOR_TRACE"                  # trace path template; its presence turns tracing on
@@ -16,6 +16,7 @@ ENV_DISABLE_FILE = "AUDITOR_TRACE_DISABLE_FILE"  # kill switch file (default: ne
 ENV_EXCLUDE = "AUDITOR_TRACE_EXCLUDE"        # extra program names (fnmatch patterns), comma-separated
 ENV_INTERVAL = "AUDITOR_TRACE_INTERVAL"      # seconds between finding flushes (default 60)
 ENV_DEBUG = "AUDITOR_TRACE_DEBUG"            # capture DEBUG records logging drops (full audit cost)
+ENV_MAX_BYTES = "AUDITOR_TRACE_MAX_BYTES"    # rotate a trace file past this size
 ENV_HOME = "AUDITOR_TRACE_HOME"              # where ``auditor`` is, for interpreters lacking it
 
 #: Programs never traced: installers and the auditor's own command.
@@ -23,6 +24,9 @@ DEFAULT_EXCLUDE = ("pip", "pip3", "pip3.*", "auditor", "auditor.cli")
 KILL_FILE_NAME = "auditor-trace.disable"
 
 DEFAULT_INTERVAL_S = 60.0
+#: A trace file is rotated at the first flush after it passes this size; ``KEEP`` old ones stay.
+DEFAULT_MAX_BYTES = 64 * 2**20
+KEEP = 3
 
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -45,6 +49,15 @@ def interval() -> float:
     except ValueError:
         return DEFAULT_INTERVAL_S
     return value if value > 0 else DEFAULT_INTERVAL_S
+
+
+def max_bytes() -> int:
+    """Rotation size: ``$AUDITOR_TRACE_MAX_BYTES`` if a positive whole number, else 64 MiB."""
+    try:
+        value = int(os.environ.get(ENV_MAX_BYTES, DEFAULT_MAX_BYTES))
+    except ValueError:
+        return DEFAULT_MAX_BYTES
+    return value if value > 0 else DEFAULT_MAX_BYTES
 
 
 def untrusted(path: str, st: os.stat_result | None = None) -> str | None:

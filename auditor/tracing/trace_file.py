@@ -107,6 +107,7 @@ class Trace:
     path: str
     pid: int
     program: str
+    segment: int          # 0, or how many times the process's trace was rotated before it
     wall0: float          # wall-clock time at the trace's monotonic origin ``t0``
     t0: float
     report: dict
@@ -215,7 +216,7 @@ def parse_trace(stream: BinaryIO, path: str, *, spans: bool = True) -> Trace:
             first_seen[record["fingerprint"]] = record
         elif kind == "finding":
             first_seen.pop(record["fingerprint"], None)
-            findings.append(record)
+            findings += [record] * record.get("carried", 1)
         elif kind == "coverage":
             coverage, events = record.get("coverage", {}), record.get("events", {})
             concurrency = record.get("concurrency", concurrency)
@@ -235,5 +236,6 @@ def parse_trace(stream: BinaryIO, path: str, *, spans: bool = True) -> Trace:
                                         program=head.get("program")),
                           events=events, tool_version=head.get("auditor", ""))
     return Trace(str(path), int(head.get("pid", 0)), str(head.get("program", "?")),
+                 int(head.get("segment", 0)),
                  float(head.get("wall", 0.0)), float(head.get("t", 0.0)), report, kept,
                  end is not None, truncated)

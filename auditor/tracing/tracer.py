@@ -27,8 +27,8 @@ from typing import Any
 
 from auditor.events import CallEvent, ConfigParsed, ExitEvent, LockEvent, LogEvent
 from auditor.nova.runtime import MODES, concurrency, nova_version, process_conf, seed_canaries
-from auditor.tracing.environment import (DEFAULT_INTERVAL_S, kill_file as default_kill_file,
-                                         kill_file_set, untrusted)
+from auditor.tracing.environment import (DEFAULT_INTERVAL_S, KEEP, kill_file as default_kill_file,
+                                         kill_file_set, max_bytes, untrusted)
 from auditor.tracing.trace_file import (SCHEMA, finding_fields, line_writer, open_exclusive,
                                         site_fields, trace_path)
 
@@ -60,6 +60,9 @@ class Tracer:
         self._flushing = threading.Lock()
         self._holds: dict[tuple[int, str], list] = {}
         self._written: set[str] = set()    # fingerprints on file: later ones wait for a flush
+        self._carry: dict[str, tuple[dict, int]] = {}   # fingerprint -> (last line, windows)
+        self._segment = 0
+        self.max_bytes = max_bytes()
         self._reset_clock()
         self._stopped = False
 
@@ -96,7 +99,7 @@ class Tracer:
         old, self._fd, self._log = self._fd, None, None
         self._io, self._flushing = threading.Lock(), threading.Lock()
         self._holds = {}
-        self._written = set()
+        self._written, self._carry, self._segment = set(), {}, 0
         self.path = None
         if old is not None:
             try:
@@ -141,12 +144,37 @@ class Tracer:
                 return
             self.path, self._fd = open_exclusive(trace_path(self.template, self.pid, self.program))
             self._log = line_writer(self._fd, self.pid)
+        self._head()
+
+    def _head(self) -> None:
         from auditor import __version__
 
+        extra = {"segment": self._segment} if self._segment else {}
         self.write("trace-start", schema=SCHEMA, program=self.program, ppid=os.getppid(),
                    run=self.run_id, wall=self._wall0, t=self._mono0, nova=nova_version(),
                    auditor=__version__, python=sys.version.split()[0],
-                   interval_s=self.interval_s, debug=self.debug)
+                   interval_s=self.interval_s, debug=self.debug, **extra)
+
+    def _rotate(self) -> None:
+        """Past ``max_bytes``: the file becomes ``PATH.old1`` (older ones shift up, ``KEEP``
+        kept) and a new ``PATH`` starts with every finding so far (``carried``: windows)."""
+        with self._io:
+            if self._fd is None or os.fstat(self._fd).st_size < self.max_bytes:
+                return
+            os.close(self._fd)
+            for n in range(KEEP, 1, -1):   # the oldest is replaced: KEEP stay
+                try:
+                    os.replace(f"{self.path}.old{n - 1}", f"{self.path}.old{n}")
+                except FileNotFoundError:
+                    pass
+            os.replace(self.path, f"{self.path}.old1")
+            self._fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND
+                               | getattr(os, "O_CLOEXEC", 0), 0o600)
+            self._log = line_writer(self._fd, self.pid)
+        self._segment += 1
+        self._head()
+        for fields, windows in self._carry.values():
+            self.write("finding", carried=windows, **fields)
 
     def write(self, event: str, **fields: Any) -> None:
         """One line, written through and flushed before returning."""
@@ -240,13 +268,17 @@ class Tracer:
             self.session.reset()
             secrets = self.session.canaries.secrets()
             for finding in found:
-                self._written.add(finding.fingerprint)
-                self.write("finding", **finding_fields(finding, secrets))
+                fp = finding.fingerprint
+                self._written.add(fp)
+                fields = finding_fields(finding, secrets)
+                self._carry[fp] = (fields, self._carry.get(fp, ({}, 0))[1] + 1)
+                self.write("finding", **fields)
             self.write("coverage", t=now, concurrency=concurrency() or MODES[0],
                        coverage=self.session.coverage.report(self.session.missing_hook_points),
                        events=dict(self.session.event_counts))
             if not final:
                 self.session.begin_run(self.run_id)
+                self._rotate()
         finally:
             self._flushing.release()
         if not final and kill_file_set(self.kill_file):
