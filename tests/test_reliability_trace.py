@@ -335,3 +335,55 @@ def test_rotation_keeps_files_bounded_and_findings(tmp_path):
              == "first"]
     assert len(found) == 1 and found[0]["count"] >= 1
     assert json.loads(every.stdout)["findings"] == json.loads(alone.stdout)["findings"]
+
+
+SHORT = '''\
+import logging, nova
+logging.getLogger("nova.reliability").warning("password=%s", "hunter2hunter2")
+print("host ok")
+'''
+
+
+class TestTrustedFiles:
+    def traced(self, directory: Path) -> subprocess.CompletedProcess:
+        script = directory.parent / "short.py"
+        script.write_text(SHORT)
+        return subprocess.run([PY, "-m", "auditor.cli", "trace", "--output",
+                               str(directory / "t.jsonl"), "--", PY, str(script)],
+                              capture_output=True, text=True, env=env(), timeout=120)
+
+    @pytest.mark.parametrize("how", ["writable", "owner"])
+    def test_untrusted_kill_file_is_ignored(self, tmp_path, how):
+        """A kill file writable by others, or owned by another user: one line, and tracing
+        goes on (before: anyone could silently switch tracing off)."""
+        kill = tmp_path / "auditor-trace.disable"
+        kill.touch()
+        if how == "writable":
+            kill.chmod(0o666)
+        elif os.geteuid() == 0:
+            os.chown(kill, 65534, 65534)
+        else:
+            pytest.skip("chown to another user needs root")
+        proc = self.traced(tmp_path)
+        assert proc.returncode == 0 and proc.stdout.strip() == "host ok"
+        ours = [x for x in proc.stderr.splitlines() if x.startswith("auditor:")]
+        assert len(ours) == 1 and "kill file ignored" in ours[0]
+        assert read_trace(next(tmp_path.glob("t.jsonl.*"))).report["findings"]
+
+    def test_trusted_kill_file_still_disables(self, tmp_path):
+        """The owner's own kill file (0600) switches tracing off, silently, as before."""
+        (tmp_path / "auditor-trace.disable").touch(mode=0o600)
+        proc = self.traced(tmp_path)
+        assert proc.returncode == 0 and "auditor:" not in proc.stderr
+        assert not list(tmp_path.glob("t.jsonl.*"))
+
+    def test_directory_writable_by_others_is_refused(self, tmp_path):
+        """A trace directory anyone may write to (not sticky): one line, host untraced."""
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        shared.chmod(0o777)
+        proc = self.traced(shared)
+        assert proc.returncode == 0 and proc.stdout.strip() == "host ok"
+        ours = [x for x in proc.stderr.splitlines() if x.startswith("auditor:")]
+        assert len(ours) == 1 and "trace directory refused" in ours[0]
+        assert not list(shared.glob("t.jsonl.*"))
