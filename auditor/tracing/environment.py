@@ -42,22 +42,23 @@ def kill_file(template: str) -> str:
         os.path.dirname(os.path.abspath(template)), KILL_FILE_NAME)
 
 
+def _positive(name: str, default, kind):
+    """``$name`` read as ``kind`` if positive, else ``default``."""
+    try:
+        value = kind(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def interval() -> float:
     """Seconds between finding flushes: ``$AUDITOR_TRACE_INTERVAL`` if a positive number."""
-    try:
-        value = float(os.environ.get(ENV_INTERVAL, DEFAULT_INTERVAL_S))
-    except ValueError:
-        return DEFAULT_INTERVAL_S
-    return value if value > 0 else DEFAULT_INTERVAL_S
+    return _positive(ENV_INTERVAL, DEFAULT_INTERVAL_S, float)
 
 
 def max_bytes() -> int:
     """Rotation size: ``$AUDITOR_TRACE_MAX_BYTES`` if a positive whole number, else 64 MiB."""
-    try:
-        value = int(os.environ.get(ENV_MAX_BYTES, DEFAULT_MAX_BYTES))
-    except ValueError:
-        return DEFAULT_MAX_BYTES
-    return value if value > 0 else DEFAULT_MAX_BYTES
+    return _positive(ENV_MAX_BYTES, DEFAULT_MAX_BYTES, int)
 
 
 def untrusted(path: str, st: os.stat_result | None = None) -> str | None:
