@@ -72,6 +72,7 @@ class AuditSession:
         #: event type -> the checks that observe it (by their ``EVENTS``)
         self._dispatch: dict[type, list[Check]] = {}
         self._pending: list[Finding] = []
+        self._made = 0   # distinct findings made this run when ``fresh`` last looked
         self._run_id = ""
 
     # -- lifecycle ---------------------------------------------------------------
@@ -189,7 +190,7 @@ class AuditSession:
             self._scan_loaded_code()
         with self._drain_lock:
             self._drain()
-            found, self._pending = self._pending, []
+            found, self._pending, self._made = self._pending, [], 0
             for check in self._checks:
                 try:
                     found.extend(check.finish())
@@ -215,6 +216,26 @@ class AuditSession:
             self.sink(loaded_code.collect(stamp()))
         except Exception as exc:  # noqa: BLE001 - the scan must not break the run
             self.internal_error(exc, "loaded_code.collect")
+
+    def fresh(self) -> list[Finding]:
+        """The current run's findings as ``preview`` gives them, if one was made since the
+        last call (a check's ``made``, its count of distinct findings, grew), else none.
+        Judges the buffered events first; skipped while another thread is judging."""
+        if not self._drain_lock.acquire(blocking=False):
+            return []
+        try:
+            self._drain()
+            made = len(self._pending) + sum(getattr(c, "made", 0) for c in self._checks)
+            if made == self._made:
+                return []
+            self._made = made
+        finally:
+            self._drain_lock.release()
+        return self.preview()
+
+    def busy(self) -> bool:
+        """Whether some thread is judging events right now (a signal handler must not wait)."""
+        return self._drain_lock.locked()
 
     def reset(self) -> None:
         """Forget the findings and runs kept so far (a tracer wrote them out)."""

@@ -168,7 +168,8 @@ class TestLoadReport:
         ("{not json", "is not JSON"),
         ('{"schema": "sarif"}', "is not an auditor.report/1 report"),
         ("[]", "is not an auditor.report/1 report"),
-        ('{"schema": "auditor.report/1"}', "incomplete"),
+        ('{"schema": "auditor.report/1"}',
+         "does not match the auditor.report/1 schema at top level: 'tool' is a required"),
     ])
     def test_bad_files(self, tmp_path, content, message):
         """Files that are not reports give one clear ReportError line."""

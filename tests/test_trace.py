@@ -305,8 +305,8 @@ class TestReader:
     def test_damaged_middle_line_is_exit_2(self, tmp_path):
         """Only the last line may be cut; damage earlier is one line, exit 2."""
         path = tmp_path / "t.jsonl.1"
-        path.write_text('{"event":"trace-start","schema":"auditor.trace/1","pid":1}\n'
-                        'garbage\n{"event":"trace-end","duration_s":1}\n')
+        path.write_text(json.dumps(trace_start(1)) + '\ngarbage\n'
+                        '{"event":"trace-end","pid":1,"reason":"exit","duration_s":1}\n')
         proc = auditor("report", str(path))
         assert proc.returncode == 2
         assert len(proc.stderr.strip().splitlines()) == 1 and "damaged" in proc.stderr
@@ -364,9 +364,17 @@ class TestVenvInstall:
         assert not Path(purelib, "auditor-trace.pth").exists()
 
 
+def trace_start(pid: int, **fields) -> dict:
+    """A complete ``trace-start`` line (the reader checks it against the schema)."""
+    return {"event": "trace-start", "schema": "auditor.trace/1", "pid": pid, "program": "p",
+            "ppid": 1, "run": f"p[pid={pid}]", "wall": 1.0, "t": 1.0, "nova": "34.0.0",
+            "auditor": "0", "python": "3", **fields}
+
+
 def report_with(findings: list[dict], events: dict) -> dict:
     return {"schema": "auditor.report/1", "tool": {"name": "auditor", "version": "0"},
-            "target": {}, "runs": [], "findings": findings, "coverage": {},
+            "target": {}, "runs": [], "findings": findings,
+            "coverage": {"missing_hook_points": []},
             "summary": {"findings_by_category": {}, "events": events}}
 
 
@@ -439,8 +447,7 @@ class TestPerfetto:
     def test_spans_become_complete_events(self, tmp_path):
         """Lock waits and holds, calls and entry points: X events with µs ts/dur on one axis."""
         path = tmp_path / "t.jsonl.7"
-        rows = [{"event": "trace-start", "schema": "auditor.trace/1", "pid": 7, "program": "p",
-                 "wall": 1000.0, "t": 10.0},
+        rows = [trace_start(7, wall=1000.0, t=10.0),
                 {"event": "lock", "name": "compute_resources", "t": 11.0, "wait_s": 0.5,
                  "hold_s": 0.25, "owner": 3, "thread": "MainThread",
                  "site": {"path": "a.py", "line": 1, "function": "f"}},

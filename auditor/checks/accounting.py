@@ -85,6 +85,11 @@ class AccountingCheck:
         self._labels: dict[tuple[Rule, str], set[str]] = defaultdict(set)
         self._bad: set[str] = set()
 
+    @property
+    def made(self) -> int:
+        """Distinct findings recorded this run (the tracer writes a new one at once)."""
+        return len(self._hits)
+
     def observe(self, event: Event) -> Iterable[Finding]:
         if isinstance(event, BadInput):
             self._bad.add(event.node)

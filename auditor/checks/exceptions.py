@@ -60,6 +60,11 @@ class ExceptionsCheck:
         self._seen: dict[str, Finding] = {}
         self._counts: dict[str, int] = defaultdict(int)
 
+    @property
+    def made(self) -> int:
+        """Distinct findings recorded this run (the tracer writes a new one at once)."""
+        return len(self._seen)
+
     def observe(self, event: Event) -> Iterable[Finding]:
         if isinstance(event, EntryEvent):
             self._entries[event.owner].append(event)

@@ -66,6 +66,11 @@ class InputValidationCheck:
         self._current: dict[int, str] = {}           # owner -> node it is auditing
         self._found: dict[tuple[str, str, str], Finding] = {}
 
+    @property
+    def made(self) -> int:
+        """Distinct findings recorded this run (the tracer writes a new one at once)."""
+        return len(self._found)
+
     def observe(self, event: Event) -> Iterable[Finding]:
         if isinstance(event, BadInput):
             self._bad.setdefault(event.node, []).append(f"{event.field}: {event.description}")

@@ -115,6 +115,11 @@ class LockingCheck:
         stack = self._entries.get(owner)
         return stack[-1][0] if stack else ""
 
+    @property
+    def made(self) -> int:
+        """Distinct findings recorded this run (the tracer writes a new one at once)."""
+        return len(self._aggs)
+
     def observe(self, event: Event) -> Iterable[Finding]:
         if isinstance(event, StateAccess):
             self._state(event)

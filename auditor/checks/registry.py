@@ -33,7 +33,11 @@ class RunContext:
 
 
 class Check(Protocol):
-    """Events in, findings out; no wrapping, no I/O. One instance per run."""
+    """Events in, findings out; no wrapping, no I/O. One instance per run.
+
+    Optional: a ``made`` property, the count of distinct findings recorded so far this
+    run; when it grows a tracer writes the new finding at once instead of at its flush.
+    """
 
     #: the event types ``observe`` looks at (the session dispatches by type)
     EVENTS: ClassVar[tuple[type[Event], ...]]

@@ -128,6 +128,11 @@ class SensitiveLogCheck:
         """The scanner for the registry as it is now."""
         return self._following.current
 
+    @property
+    def made(self) -> int:
+        """Distinct findings recorded this run (the tracer writes a new one at once)."""
+        return len(self._seen)
+
     def observe(self, event: object) -> Iterable[Finding]:
         """Record the secrets in a ``LogEvent``; findings come out of ``finish()``."""
         if not isinstance(event, LogEvent):

@@ -19,15 +19,22 @@ def list_scenarios(args) -> int:
     return 0
 
 
+#: ``auditor report``'s exit status when some inputs were skipped (each named on stderr),
+#: the output covers the rest and no finding fails the gate.
+SKIPPED = 3
+
+
 def report(args) -> int:
-    """``auditor report``: render, merge and gate JSON reports and traces."""
+    """``auditor report``: render, merge and gate JSON reports and traces (exit ``SKIPPED``
+    if some could not be read and nothing else failed)."""
     from auditor.cli import judge
     from auditor.report.formats import FORMATS
     from auditor.report.model import merge_reports
 
     conf = judge.settings(args)
     fmt = judge.check_output(args.output, args.format) or "text"
-    reports, traces = judge.read_inputs(args.inputs)
+    inputs = judge.read_inputs(args.inputs, spans=FORMATS[fmt].traces)
+    reports, traces = inputs.reports, inputs.traces
     if FORMATS[fmt].traces and not traces:
         raise UsageError(f"--format {fmt} needs trace files (written by 'auditor trace', or "
                          f"by 'auditor run --timeline'), not JSON reports")
@@ -38,7 +45,7 @@ def report(args) -> int:
     for line in judge.closing(merged, conf, [args.output] if args.output else [],
                               source=" ".join(args.inputs)):
         print(f"auditor: {line}", file=sys.stderr)
-    return judge.exit_status(merged, conf)
+    return judge.exit_status(merged, conf) or (SKIPPED if inputs.problems else 0)
 
 
 def baseline(args) -> int:
@@ -46,7 +53,7 @@ def baseline(args) -> int:
     from auditor.cli import judge
     from auditor.report import baseline as baselines
 
-    reports, _ = judge.read_inputs(args.inputs)
+    reports = judge.read_inputs(args.inputs).reports
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
         raise UsageError(f"cannot write {args.output!r}: its directory does not exist")
     base = baselines.create(reports, reason=args.reason or baselines.DEFAULT_REASON)

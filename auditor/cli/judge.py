@@ -49,8 +49,9 @@ def check_output(path: str | None, fmt: str | None, *, traces: bool = False) -> 
 
     if path is None:
         return fmt
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise UsageError(f"cannot write {path!r}: its directory does not exist")
+    if os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise UsageError(f"cannot write {path!r}: it is a directory or its directory "
+                         f"does not exist")
     if fmt:
         return fmt
     ext = os.path.splitext(path)[1].lower()
@@ -62,32 +63,32 @@ def check_output(path: str | None, fmt: str | None, *, traces: bool = False) -> 
     return found[0] if found else "json"
 
 
-def read_inputs(paths: Sequence[str]) -> tuple[list[dict], list]:
-    """Reports and traces named by ``paths``; a path that ``auditor trace -o`` was given
-    stands for its per-process files. ``UsageError`` (one line) on anything unreadable."""
-    from auditor.report.model import ReportError, load_report
-    from auditor.tracing.trace_file import is_trace, read_trace, trace_files
+def read_inputs(paths: Sequence[str], *, spans: bool = False):
+    """``report.inputs.Inputs`` of ``paths``: every readable report and trace (a path that
+    ``auditor trace -o`` was given stands for its per-process files), one problem line per
+    file skipped (printed here); ``UsageError`` (one line) if none could be read."""
+    from auditor.report.inputs import read_inputs as read
+    from auditor.tracing.trace_file import trace_files
 
-    reports, traces = [], []
+    files = []
     for given in paths:
-        files = [given] if os.path.exists(given) else trace_files(given)
-        if not files:
+        found = [given] if os.path.lexists(given) else trace_files(given)
+        if not found:
             raise UsageError(f"no such file: {given!r} (nor trace files {given}.<pid> "
                              f"written by 'auditor trace -o {given}')")
-        for path in files:
-            try:
-                if is_trace(path):
-                    traces.append(read_trace(path))
-                    reports.append(traces[-1].report)
-                else:
-                    reports.append(load_report(path))
-            except (OSError, ReportError, ValueError) as e:
-                raise UsageError(str(e)) from None
-    for t in traces:
+        files += found
+    inputs = read(files, spans=spans)
+    if not inputs.reports:
+        raise UsageError(inputs.problems[0] if len(inputs.problems) == 1 else
+                         f"none of the {len(inputs.problems)} inputs could be read: "
+                         + "; ".join(inputs.problems))
+    for problem in inputs.problems:
+        print(f"auditor: skipped: {problem}", file=sys.stderr)
+    for t in inputs.traces:
         if t.truncated:
             print(f"auditor: {t.path}: last line cut (process killed mid-write); ignored",
                   file=sys.stderr)
-    return reports, traces
+    return inputs
 
 
 def apply_known(report: dict, conf) -> dict:

@@ -16,7 +16,7 @@ from auditor.nova.runtime import MODES
 from auditor.report.gate import counts
 
 __all__ = ["SCHEMA", "finding_record", "build_report", "merge_reports", "load_report",
-           "read_json", "failing", "ReportError"]
+           "read_json", "parse_report", "failing", "ReportError"]
 
 SCHEMA = "auditor.report/1"
 _OUTCOME_RANK = {"passed": 0, "skipped": 0, "failed": 1, "error": 2}
@@ -171,9 +171,27 @@ def _merge_coverage(coverages: list[Mapping[str, Any]]) -> dict[str, Any]:
     return _coverage(out)
 
 
+def _identity(run: Mapping[str, Any]) -> str:
+    return json.dumps(run, sort_keys=True, default=str)
+
+
+def _distinct(reports: list[dict]) -> Iterable[dict]:
+    """``reports`` without those already merged: a report all of whose runs (whole run
+    entries: id, outcome, duration...) came before adds nothing; one without runs is
+    known by its content."""
+    seen: set[str] = set()
+    for report in reports:
+        keys = [_identity(r) for r in report["runs"]] or [_identity(report)]
+        if all(k in seen for k in keys):
+            continue
+        seen.update(keys)
+        yield report
+
+
 def merge_reports(reports: list[dict]) -> dict:
     """One report from several (xdist workers, concurrency modes, traces): runs and
-    findings united (counts summed, run ids united), coverage hit ids united.
+    findings united (counts summed, run ids united), coverage hit ids united. Idempotent:
+    a report merged again (the same file twice, or a part of a merged report) adds nothing.
     """
     if not reports:
         raise ReportError("no reports to merge")
@@ -184,7 +202,7 @@ def merge_reports(reports: list[dict]) -> dict:
     findings: dict[str, dict[str, Any]] = {}
     rules: dict[str, Any] = {}
     events: dict[str, int] = {}
-    for report in reports:
+    for report in _distinct(reports):
         for run in report["runs"]:
             have = runs.get(run["id"])
             if have is None:
@@ -217,9 +235,6 @@ def merge_reports(reports: list[dict]) -> dict:
     return _finalize(merged)
 
 
-_REQUIRED = ("tool", "target", "runs", "findings", "coverage", "summary")
-
-
 def read_json(path: Path, error: type[ValueError], what: str, hint: str) -> Any:
     """The JSON in ``path``; ``error`` (one line naming the file, and ``hint``) if it cannot
     be read or parsed."""
@@ -232,15 +247,30 @@ def read_json(path: Path, error: type[ValueError], what: str, hint: str) -> Any:
 
 
 def load_report(path: str | Path) -> dict:
-    """Read a report file; ``ReportError`` (one line: what and how to fix) if it is not one."""
-    path = Path(path)
-    data = read_json(path, ReportError, "report", "pass a report written with --format json")
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+    """Read a report file; ``ReportError`` (one line: what and how to fix) if it is not one.
+    (``auditor report`` reads through ``report.inputs``, which checks the file first.)"""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
+    return parse_report(data, str(path))
+
+
+def parse_report(data: bytes | str, path: str) -> dict:
+    """The report in ``data`` (read from ``path``), checked against the shipped JSON Schema of
+    ``auditor.report/1``; ``ReportError`` (one line) if it is not JSON or does not match."""
+    from auditor.report import schema, validate
+
+    try:
+        report = json.loads(data)
+    except ValueError as exc:
+        raise ReportError(f"{path} is not JSON ({exc}); pass a report written with "
+                          f"--format json") from None
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        found = report.get("schema") if isinstance(report, dict) else type(report).__name__
         raise ReportError(f"{path} is not an {SCHEMA} report (schema: {found!r}); "
                           f"pass a report written with --format json")
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise ReportError(f"{path} is an incomplete {SCHEMA} report "
-                          f"(missing: {', '.join(missing)})")
-    return data
+    problem = validate.problem(report, schema.REPORT)
+    if problem:
+        raise ReportError(f"{path} does not match the {SCHEMA} schema at {problem}")
+    return report

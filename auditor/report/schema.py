@@ -1,4 +1,4 @@
-"""The JSON Schemas in the package: ``auditor.report/1`` and one line of ``auditor.trace/1``.
+"""The JSON Schemas shipped in the package: ``auditor.report/1`` and one line of ``auditor.trace/1``.
 
 docs/report-schema.md describes both and the versioning rule: within a ``/1``
 schema fields are only added, and added fields are optional.

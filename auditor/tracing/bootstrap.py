@@ -15,7 +15,8 @@ import os
 import sys
 
 from auditor.tracing.environment import (DEFAULT_EXCLUDE, ENV_DEBUG, ENV_DISABLE, ENV_EXCLUDE,
-                                        ENV_TRACE, interval, kill_file, truthy)
+                                        ENV_TRACE, interval, kill_file, kill_file_set,
+                                        truthy)
 
 __all__ = ["initialize", "program_name", "disabled", "excluded", "pythonpath_with",
            "pythonpath_without", "SITE_DIR"]
@@ -47,10 +48,10 @@ def program_name(argv: list[str]) -> str:
 
 
 def disabled(template: str) -> bool:
-    """The kill switch: ``AUDITOR_TRACE_DISABLE`` set, or the kill file exists."""
+    """The kill switch: ``AUDITOR_TRACE_DISABLE`` set, or a trusted kill file exists."""
     if truthy(ENV_DISABLE):
         return True
-    return os.path.exists(kill_file(template))
+    return kill_file_set(kill_file(template))
 
 
 def excluded(program: str) -> bool:

@@ -13,15 +13,16 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from auditor.findings import Finding, redact
 from auditor.nova.runtime import MODES, target
+from auditor.report import schema, validate
 from auditor.report.model import ReportError, build_report, finding_record
 
 __all__ = ["SCHEMA", "RECORDS", "SPANS", "trace_path", "trace_files", "open_exclusive",
-           "line_writer",
-           "finding_fields", "site_fields", "Trace", "read_trace", "is_trace"]
+           "line_writer", "finding_fields", "site_fields", "Trace", "read_trace", "parse_trace",
+           "is_trace", "starts_trace", "MAX_LINE_BYTES"]
 
 SCHEMA = "auditor.trace/1"
 #: The ``event`` values a trace holds, in the order a process writes them.
@@ -29,6 +30,8 @@ RECORDS = ("trace-start", "lock", "call", "entry", "finding", "coverage", "trace
 #: Records that become timeline spans.
 SPANS = ("lock", "call", "entry")
 _REDACT_LIMIT = 2000
+#: A longer line is damage, not a record (the longest real ones, coverage, are ~100 KB).
+MAX_LINE_BYTES = 4 * 2**20
 
 
 # -- writing ----------------------------------------------------------------------
@@ -117,6 +120,7 @@ class Trace:
     path: str
     pid: int
     program: str
+    segment: int          # 0, or how many times the process's trace was rotated before it
     wall0: float          # wall-clock time at the trace's monotonic origin ``t0``
     t0: float
     report: dict
@@ -128,71 +132,110 @@ class Trace:
 def is_trace(path: str | Path) -> bool:
     """Whether the file starts with a ``trace-start`` record."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            first = f.readline()
+        with open(path, "rb") as f:
+            return starts_trace(f.readline(MAX_LINE_BYTES))
     except OSError:
         return False
+
+
+def starts_trace(line: bytes) -> bool:
+    """Whether ``line`` (a first line) is a ``trace-start`` record."""
     try:
-        record = json.loads(first)
+        record = json.loads(line)
     except ValueError:
         return False
     return isinstance(record, dict) and record.get("event") == "trace-start"
 
 
-def _lines(path: Path) -> tuple[list[dict], bool]:
-    """Records of ``path``; a cut or undecodable last line is dropped (``truncated``)."""
-    try:
-        raw = path.read_bytes().decode("utf-8", "replace").split("\n")
-    except OSError as exc:
-        raise ReportError(f"cannot read trace {path}: {exc.strerror or exc}") from None
-    if raw and raw[-1] == "":
-        raw.pop()
-    records, truncated = [], False
-    for n, line in enumerate(raw, 1):
+def _records(stream: BinaryIO, path: str) -> Iterator[tuple[dict, bool]]:
+    """``(record, last)`` of each line, streamed and checked against the trace-line schema; a
+    cut or undecodable last line ends the stream with ``({}, True)`` (``truncated``)."""
+    line, n = stream.readline(MAX_LINE_BYTES), 1
+    while line:
+        following = stream.readline(MAX_LINE_BYTES)
         try:
+            if len(line) >= MAX_LINE_BYTES and not line.endswith(b"\n"):
+                raise ValueError("line too long")
             record = json.loads(line)
             if not isinstance(record, dict) or "event" not in record:
                 raise ValueError("not a trace record")
+            problem = (_span_problem(record) if record["event"] in SPANS
+                       else validate.problem(record, schema.TRACE_LINE))
         except ValueError:
-            if n == len(raw):
-                truncated = True
-                break
+            if not following:
+                yield {}, True
+                return
             raise ReportError(f"{path}:{n} is not a trace record; the file is damaged "
                               f"before its last line") from None
-        records.append(record)
-    return records, truncated
+        if problem:
+            raise ReportError(f"{path}:{n} does not match {SCHEMA}: {problem}")
+        yield record, not following
+        line, n = following, n + 1
 
 
-def read_trace(path: str | Path) -> Trace:
+_SPAN_NUMBERS = ("t", "dur_s", "wait_s", "hold_s", "owner")
+
+
+def _span_problem(record: dict) -> str | None:
+    """The trace-line schema's checks of what readers use in a span line, done by hand:
+    spans are most of a trace, and the full schema costs ~0.3 ms a line."""
+    if not isinstance(record.get("name"), str):
+        return "name: expected a string"
+    for key in _SPAN_NUMBERS:
+        value = record.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{key}: expected a number, got {type(value).__name__}"
+    return None
+
+
+def read_trace(path: str | Path, *, spans: bool = True) -> Trace:
     """Parse one trace file; ``ReportError`` (one line) if it is not one."""
-    path = Path(path)
-    records, truncated = _lines(path)
-    if not records or records[0].get("event") != "trace-start":
+    try:
+        with open(path, "rb") as stream:
+            return parse_trace(stream, str(path), spans=spans)
+    except OSError as exc:
+        raise ReportError(f"cannot read trace {path}: {exc.strerror or exc}") from None
+
+
+def parse_trace(stream: BinaryIO, path: str, *, spans: bool = True) -> Trace:
+    """One trace read line by line from ``stream`` (memory: its findings, and its spans
+    if ``spans``); ``ReportError`` (one line) if it is not a trace or damaged."""
+    records = _records(stream, path)
+    head, truncated = next(records, ({}, False))
+    if head.get("event") != "trace-start":
         raise ReportError(f"{path} is not an auditor trace (no trace-start record); pass "
                           f"trace files written by 'auditor trace' or JSON reports")
-    head = records[0]
     if head.get("schema") != SCHEMA:
         raise ReportError(f"{path}: unsupported trace schema {head.get('schema')!r}")
     findings: list[dict] = []
-    spans: list[dict] = []
+    first_seen: dict[str, dict] = {}   # written when made; the flush's line replaces it
+    kept: list[dict] = []
     coverage: dict = {}
     events: dict = {}
     concurrency = MODES[0]
     last_t = head.get("t", 0.0)
     end = None
-    for record in records[1:]:
+    for record, _ in records:
+        if not record:
+            truncated = True
+            break
         kind = record["event"]
         last_t = max(last_t, record.get("t", last_t) + record.get("dur_s", 0.0)
                      + record.get("hold_s", 0.0))
         if kind in SPANS:
-            spans.append(record)
+            if spans:
+                kept.append(record)
+        elif kind == "finding" and record.get("first_seen"):
+            first_seen[record["fingerprint"]] = record
         elif kind == "finding":
-            findings.append(record)
+            first_seen.pop(record["fingerprint"], None)
+            findings += [record] * record.get("carried", 1)
         elif kind == "coverage":
             coverage, events = record.get("coverage", {}), record.get("events", {})
             concurrency = record.get("concurrency", concurrency)
         elif kind == "trace-end":
             end = record
+    findings += first_seen.values()   # made, then the process died before its flush
     run = {"id": head.get("run", f"{head.get('program')}[pid={head.get('pid')}]"),
            "outcome": "passed" if end is not None else "error",
            "duration_s": round(end["duration_s"] if end else last_t - head.get("t", 0.0), 3),
@@ -206,5 +249,6 @@ def read_trace(path: str | Path) -> Trace:
                                         program=head.get("program")),
                           events=events, tool_version=head.get("auditor", ""))
     return Trace(str(path), int(head.get("pid", 0)), str(head.get("program", "?")),
-                 float(head.get("wall", 0.0)), float(head.get("t", 0.0)), report, spans,
+                 int(head.get("segment", 0)),
+                 float(head.get("wall", 0.0)), float(head.get("t", 0.0)), report, kept,
                  end is not None, truncated)

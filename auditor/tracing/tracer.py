@@ -17,7 +17,9 @@ and findings are redacted against every canary before they are written.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
+import signal
 import sys
 import threading
 import time
@@ -25,7 +27,8 @@ from typing import Any
 
 from auditor.events import CallEvent, ConfigParsed, ExitEvent, LogEvent
 from auditor.nova.runtime import MODES, concurrency, nova_version, process_conf, seed_canaries
-from auditor.tracing.environment import DEFAULT_INTERVAL_S, kill_file as default_kill_file
+from auditor.tracing.environment import (DEFAULT_INTERVAL_S, KEEP, kill_file as default_kill_file,
+                                         kill_file_set, max_bytes, untrusted)
 from auditor.tracing.spans import SpanRecorder
 from auditor.tracing.trace_file import (SCHEMA, finding_fields, line_writer, open_exclusive,
                                         trace_path)
@@ -57,6 +60,10 @@ class Tracer:
         self._io = threading.Lock()
         self._flushing = threading.Lock()
         self._spans = SpanRecorder(self.write)
+        self._written: set[str] = set()    # fingerprints on file: later ones wait for a flush
+        self._carry: dict[str, tuple[dict, int]] = {}   # fingerprint -> (last line, windows)
+        self._segment = 0
+        self.max_bytes = max_bytes()
         self._reset_clock()
         self._stopped = False
 
@@ -74,6 +81,9 @@ class Tracer:
         ``canaries``: a ``CanaryRegistry`` to start from (live mode adds the
         config's secrets to it once ``parse_args`` returns).
         """
+        why = untrusted(os.path.dirname(os.path.abspath(self.template)))
+        if why:
+            raise PermissionError(f"trace directory refused: {why}")
         self._ensure_open()   # a file that cannot be created stops us before any hook
         self.session = _session(self, canaries)
         try:
@@ -90,6 +100,7 @@ class Tracer:
         old, self._fd, self._log = self._fd, None, None
         self._io, self._flushing = threading.Lock(), threading.Lock()
         self._spans.reset()
+        self._written, self._carry, self._segment = set(), {}, 0
         self.path = None
         if old is not None:
             try:
@@ -134,12 +145,37 @@ class Tracer:
                 return
             self.path, self._fd = open_exclusive(trace_path(self.template, self.pid, self.program))
             self._log = line_writer(self._fd, self.pid)
+        self._head()
+
+    def _head(self) -> None:
         from auditor import __version__
 
+        extra = {"segment": self._segment} if self._segment else {}
         self.write("trace-start", schema=SCHEMA, program=self.program, ppid=os.getppid(),
                    run=self.run_id, wall=self._wall0, t=self._mono0, nova=nova_version(),
                    auditor=__version__, python=sys.version.split()[0],
-                   interval_s=self.interval_s, debug=self.debug)
+                   interval_s=self.interval_s, debug=self.debug, **extra)
+
+    def _rotate(self) -> None:
+        """Past ``max_bytes``: the file becomes ``PATH.old1`` (older ones shift up, ``KEEP``
+        kept) and a new ``PATH`` starts with every finding so far (``carried``: windows)."""
+        with self._io:
+            if self._fd is None or os.fstat(self._fd).st_size < self.max_bytes:
+                return
+            os.close(self._fd)
+            for n in range(KEEP, 1, -1):   # the oldest is replaced: KEEP stay
+                try:
+                    os.replace(f"{self.path}.old{n - 1}", f"{self.path}.old{n}")
+                except FileNotFoundError:
+                    pass
+            os.replace(self.path, f"{self.path}.old1")
+            self._fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND
+                               | getattr(os, "O_CLOEXEC", 0), 0o600)
+            self._log = line_writer(self._fd, self.pid)
+        self._segment += 1
+        self._head()
+        for fields, windows in self._carry.values():
+            self.write("finding", carried=windows, **fields)
 
     def write(self, event: str, **fields: Any) -> None:
         """One line, written through and flushed before returning."""
@@ -158,12 +194,45 @@ class Tracer:
             _refresh_canaries(self.session)
         else:
             self._spans.observe(ev)
+        self._announce()
         # Flush between operations only (the emitting owner holds no lock).
         if (ev.t - self._last_flush >= self.interval_s and kind in (ExitEvent, CallEvent, LogEvent)
                 and not ev.held):
             self.flush()
 
     # -- findings -------------------------------------------------------------------
+
+    def _announce(self) -> None:
+        """Write each finding never written before as soon as a check makes it (durable
+        from then on: a SIGKILL cannot take it back), marked ``first_seen``: the flush
+        writes it again with its counts, and readers keep that one instead."""
+        if not self._flushing.acquire(blocking=False):
+            return   # a flush is writing them
+        try:
+            secrets = None
+            for finding in self.session.fresh():
+                fp = finding.fingerprint
+                if fp in self._written or finding.rule.id in _END_ONLY:
+                    continue
+                self._written.add(fp)
+                secrets = secrets if secrets is not None else self.session.canaries.secrets()
+                self.write("finding", first_seen=True, **finding_fields(finding, secrets))
+        finally:
+            self._flushing.release()
+
+    def on_signal(self, signum: int, final: bool) -> None:
+        """SIGTERM/SIGINT: flush (``final``: close, the process is about to end). Skipped
+        when this thread is judging or flushing right now (waiting would hang the host);
+        the findings made so far are on file already."""
+        if self.session is None or self._stopped or self.session.busy():
+            return
+        if not self._flushing.acquire(blocking=False):
+            return
+        self._flushing.release()
+        if final:
+            self.close(f"signal {signal.Signals(signum).name}")
+        else:
+            self.flush()
 
     def flush(self, final: bool = False) -> None:
         """End the current window: judge it, write its findings and coverage, start the next."""
@@ -179,17 +248,21 @@ class Tracer:
             self.session.reset()
             secrets = self.session.canaries.secrets()
             for finding in found:
-                self.write("finding", **finding_fields(finding, secrets))
+                fp = finding.fingerprint
+                self._written.add(fp)
+                fields = finding_fields(finding, secrets)
+                self._carry[fp] = (fields, self._carry.get(fp, ({}, 0))[1] + 1)
+                self.write("finding", **fields)
             self.write("coverage", t=now, concurrency=concurrency() or MODES[0],
                        coverage=self.session.coverage.report(self.session.missing_hook_points),
                        events=dict(self.session.event_counts))
             if not final:
                 self.session.begin_run(self.run_id)
-                if os.path.exists(self.kill_file):
-                    threading.Thread(target=self.close, args=("kill-file",), daemon=True,
-                                     name="auditor-trace-stop").start()
+                self._rotate()
         finally:
             self._flushing.release()
+        if not final and kill_file_set(self.kill_file):
+            self.close("kill-file")   # here, on the emitting thread: no helper thread to wait for
 
 
 def _refresh_canaries(session) -> None:
@@ -222,7 +295,40 @@ def start(template: str, program: str, *, interval_s: float = DEFAULT_INTERVAL_S
     _current = tracer
     os.register_at_fork(after_in_child=_after_fork)
     atexit.register(_at_exit)
+    _chain_signals()
     return tracer
+
+
+#: Signals that end a service: flushed, then handled as before.
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _chain_signals() -> None:
+    """Put a flushing handler in front of the host's SIGTERM/SIGINT handlers (main thread
+    only; a handler the host sets later replaces ours, and findings are on file anyway)."""
+    for signum in SIGNALS:
+        try:
+            previous = signal.getsignal(signum)
+            if previous is not None:   # None: set outside Python, left alone
+                signal.signal(signum, functools.partial(_on_signal, previous))
+        except (ValueError, OSError):
+            return   # not the main thread
+
+
+def _on_signal(previous, signum, frame) -> None:
+    """Flush, then do what the host's handler ``previous`` would have done."""
+    try:
+        if _current is not None:
+            _current.on_signal(signum, final=previous == signal.SIG_DFL)
+    except Exception as exc:  # noqa: BLE001
+        sys.stderr.write(f"auditor: trace not flushed at signal {signum}: {exc}\n")
+    if previous == signal.SIG_IGN:
+        return
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signum, signal.SIG_DFL)   # the default action: die of this signal
+    os.kill(os.getpid(), signum)
 
 
 def _after_fork() -> None:
