@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from auditor.tracing.trace_file import read_trace
+from test_trace import bootstrap_said
 
 PY = sys.executable
 ROOT = Path(__file__).parents[1]
@@ -264,7 +265,7 @@ class TestReportFiles:
                         '{"event":"trace-end","pid":9,"reason":"exit","duration_s":1}\n')
         forged = write(tmp_path / "forged.json", a_report("forged"), mode=0o666)
         other = write(tmp_path / "other.json", {"schema": "something/2"})
-        proc = auditor("report", "--format", "json", good, damaged, forged, other)
+        proc = auditor("report", "--fail-on", "never", "--format", "json", good, damaged, forged, other)
         assert proc.returncode == 3, proc.stderr
         assert [r["id"] for r in json.loads(proc.stdout)["runs"]] == ["good"]
         skipped = [x for x in proc.stderr.splitlines() if x.startswith("auditor: skipped: ")]
@@ -283,14 +284,14 @@ class TestIdempotentMerge:
         distinct reports still add their counts (before: every count doubled)."""
         one = write(tmp_path / "one.json", a_report("run-a"))
         two = write(tmp_path / "two.json", a_report("run-b"))
-        same = json.loads(auditor("report", "--format", "json", one, one).stdout)
-        assert same == json.loads(auditor("report", "--format", "json", one).stdout)
-        both = auditor("report", "--format", "json", "-o", str(tmp_path / "both.json"), one, two)
+        same = json.loads(auditor("report", "--fail-on", "never", "--format", "json", one, one).stdout)
+        assert same == json.loads(auditor("report", "--fail-on", "never", "--format", "json", one).stdout)
+        both = auditor("report", "--fail-on", "never", "--format", "json", "-o", str(tmp_path / "both.json"), one, two)
         assert both.returncode == 0, both.stderr
         (tmp_path / "both.json").chmod(0o600)
         merged = json.loads((tmp_path / "both.json").read_text())
         assert merged["findings"][0]["count"] == 2
-        again = json.loads(auditor("report", "--format", "json", str(tmp_path / "both.json"),
+        again = json.loads(auditor("report", "--fail-on", "never", "--format", "json", str(tmp_path / "both.json"),
                                    one, two).stdout)
         assert again["findings"][0]["count"] == 2
 
@@ -328,8 +329,8 @@ def test_rotation_keeps_files_bounded_and_findings(tmp_path):
     (newest,) = [p for p in files if ".old" not in p.name]
     assert {p.name for p in files} == {newest.name, *(f"{newest.name}.old{n}"
                                                       for n in range(1, KEEP + 1))}
-    alone = auditor("report", "--format", "json", str(newest))
-    every = auditor("report", "--format", "json", *map(str, files))
+    alone = auditor("report", "--fail-on", "never", "--format", "json", str(newest))
+    every = auditor("report", "--fail-on", "never", "--format", "json", *map(str, files))
     assert alone.returncode == every.returncode == 0, every.stderr
     found = [f for f in json.loads(alone.stdout)["findings"] if f["location"]["function"]
              == "first"]
@@ -366,7 +367,7 @@ class TestTrustedFiles:
             pytest.skip("chown to another user needs root")
         proc = self.traced(tmp_path)
         assert proc.returncode == 0 and proc.stdout.strip() == "host ok"
-        ours = [x for x in proc.stderr.splitlines() if x.startswith("auditor:")]
+        ours = bootstrap_said(proc)
         assert len(ours) == 1 and "kill file ignored" in ours[0]
         assert read_trace(next(tmp_path.glob("t.jsonl.*"))).report["findings"]
 
@@ -374,7 +375,7 @@ class TestTrustedFiles:
         """The owner's own kill file (0600) switches tracing off, silently, as before."""
         (tmp_path / "auditor-trace.disable").touch(mode=0o600)
         proc = self.traced(tmp_path)
-        assert proc.returncode == 0 and "auditor:" not in proc.stderr
+        assert proc.returncode == 0 and not bootstrap_said(proc)
         assert not list(tmp_path.glob("t.jsonl.*"))
 
     def test_directory_writable_by_others_is_refused(self, tmp_path):
@@ -384,6 +385,6 @@ class TestTrustedFiles:
         shared.chmod(0o777)
         proc = self.traced(shared)
         assert proc.returncode == 0 and proc.stdout.strip() == "host ok"
-        ours = [x for x in proc.stderr.splitlines() if x.startswith("auditor:")]
+        ours = bootstrap_said(proc)
         assert len(ours) == 1 and "trace directory refused" in ours[0]
         assert not list(shared.glob("t.jsonl.*"))

@@ -221,7 +221,7 @@ def _claims(report: Mapping[str, Any]) -> str:
         events = ", ".join(f"{k} {v}" for k, v in c["events"].items()) or "no runtime signal"
         rows.append(f'<tr><td class="verdict-{c["verdict"].replace(" ", "-")}">'
                     f'{_e(c["verdict"])}</td><td><b>{_e(c["area"])}</b>: {_e(c["claim"])}'
-                    + (f'<br><span class="note">{_e(c["note"])}</span>' if c["note"] else "")
+                    + (f'<br><span class="note">{_e(c["reason"])}</span>' if c["reason"] else "")
                     + f'</td><td class=num>{c["findings"]}</td><td>{_e(events)}</td></tr>')
     return ("<table><tr><th>verdict</th><th>claim of a static review</th>"
             "<th class=num>findings</th><th>events</th></tr>" + "".join(rows) + "</table>")

@@ -53,6 +53,9 @@ CATEGORIES: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "accounting": ("The tracker, placement and Ironic disagree about resources: double "
                    "claims, lost or duplicated records, usage that does not add up.", None,
                    ("correctness", "accounting")),
+    "hard-coded": ("A secret-shaped literal or a credential-named constant is in the code "
+                   "nova loaded (the tracker, the Ironic driver, the report client).",
+                   "CWE-798", ("security", "hard-coded-credentials")),
     "auditor-error": ("The auditor itself failed while judging; the audited code was not "
                       "affected.", None, ("auditor",)),
 }
