@@ -38,13 +38,13 @@ def test_finding_10_failed_allocation_delete_leaves_an_error_instance_holding_th
     so the node's capacity is lost until the user deletes again."""
     from nova.compute import vm_states
 
-    from scenarios.placement_server import PlacementFault
+    from scenarios.standins.http import HttpFault
 
     ops, flavor, compute = cloud
     boot = ops.boot(flavor)
     assert boot.outcome == "active", boot.error
     node = boot.node
-    env.placement.faults.arm(PlacementFault("server-error", "DELETE", r"^/allocations/", times=1))
+    env.placement.faults.arm(HttpFault("server-error", "DELETE", r"^/allocations/", times=1))
     with pytest.raises(Exception):
         ops.delete(boot)
     env.placement.faults.clear()
