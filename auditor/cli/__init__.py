@@ -21,18 +21,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(joined_values(sys.argv[1:] if argv is None else argv))
-        if args.command == "list":
-            return commands.list_scenarios(args)
-        if args.command == "report":
-            return commands.report(args)
-        if args.command == "baseline":
-            return commands.baseline(args)
-        if args.command == "config":
-            return commands.show_config(args)
-        if args.command == "completion":
-            return commands.completion(args)
-        if args.command == "trace":
-            return commands.trace(args)
+        handler = {"list": commands.list_scenarios, "report": commands.report,
+                   "baseline": commands.baseline, "config": commands.show_config,
+                   "completion": commands.completion, "trace": commands.trace}.get(args.command)
+        if handler is not None:
+            return handler(args)
         if args.child:
             return run.child(run.RunOptions.from_json(args.child), args.output)
         return run.run(args)
