@@ -75,7 +75,8 @@ def read_inputs(paths: Sequence[str], *, spans: bool = False):
         found = [given] if os.path.lexists(given) else trace_files(given)
         if not found:
             raise UsageError(f"no such file: {given!r} (nor trace files {given}.<pid> "
-                             f"written by 'auditor trace -o {given}')")
+                             f"written by 'auditor trace -o {given}'; a traced process "
+                             f"that never imports nova writes none)")
         files += found
     inputs = read(files, spans=spans)
     if not inputs.reports:
