@@ -74,3 +74,41 @@ def test_finding_11_failed_same_host_rebuild_drops_the_instances_own_allocation(
     assert boot.instance.vm_state == vm_states.ERROR and boot.node is not None
     assert ops.cluster.ironic.node(boot.node)["instance_uuid"] == boot.instance.uuid
     assert _allocation(ops, boot.instance.uuid) == {}
+
+
+def test_finding_13_allocation_read_failure_escapes_the_periodic_and_skips_the_db_save(
+        cloud, env):
+    """Placement answering 503 to GET /resource_providers/{uuid}/allocations: the tracker's
+    eager allocation fetch in ``_update_to_placement`` raises
+    ResourceProviderAllocationRetrievalFailed out of ``update_available_resource`` (the same
+    exception ``_remove_deleted_instances_allocations`` catches a few lines earlier), so the
+    node's changed record is not saved to nova's database until placement answers again."""
+    from nova import context as nova_context
+    from nova import exception, objects
+
+    from scenarios.standins.http import HttpFault
+
+    ops, flavor, compute = cloud
+    node = next(iter(compute.rt.compute_nodes))
+    ctx = nova_context.get_admin_context()
+
+    def saved_arch():
+        return objects.ComputeNode.get_by_host_and_nodename(
+            ctx, compute.host, node).stats.get("cpu_arch")
+
+    assert saved_arch() == "x86_64"
+    props = dict(ops.cluster.ironic.node(node)["properties"], cpu_arch="aarch64")
+    ops.cluster.ironic.update_node(node, properties=props)
+    env.placement.faults.arm(HttpFault(
+        "unavailable", "GET", r"^/resource_providers/[^/]+/allocations", times=None))
+    try:
+        compute.periodic()  # nova's manager logs the escape per node and goes on
+        assert compute.rt.compute_nodes[node].stats.get("cpu_arch") == "aarch64"
+        assert saved_arch() == "x86_64"  # the database record was not updated
+        with env.as_host(compute.host):
+            with pytest.raises(exception.ResourceProviderAllocationRetrievalFailed):
+                compute.rt.update_available_resource(ctx, node)
+    finally:
+        env.placement.faults.clear()
+    compute.periodic()
+    assert saved_arch() == "aarch64"
