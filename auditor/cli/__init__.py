@@ -2,7 +2,7 @@
 
 ``parser`` builds the command line; ``run`` runs scenarios (a parent and one
 child per concurrency mode); ``commands`` holds list, report and trace;
-``progress`` draws a run's progress. Exit status: 0 no finding at or above
+``progress`` draws a run's progress; ``stack`` runs real services traced. Exit status: 0 no finding at or above
 ``--fail-on``, 1 findings (or a scenario that crashed), 2 bad input.
 """
 
@@ -17,13 +17,14 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` names; return its exit status."""
-    from auditor.cli import commands, run
+    from auditor.cli import commands, run, stack
 
     try:
         args = build_parser().parse_args(joined_values(sys.argv[1:] if argv is None else argv))
         handler = {"list": commands.list_scenarios, "report": commands.report,
                    "baseline": commands.baseline, "config": commands.show_config,
-                   "completion": commands.completion, "trace": commands.trace}.get(args.command)
+                   "completion": commands.completion, "trace": commands.trace,
+                   "stack": stack.stack}.get(args.command)
         if handler is not None:
             return handler(args)
         if args.child:

@@ -119,8 +119,12 @@ def trace(args) -> int:
     directory = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(directory):
         raise UsageError(f"cannot write {args.output!r}: its directory does not exist")
-    if launcher.resolve(command[0]) is None:
-        raise UsageError(f"command not found: {command[0]!r}")
+    found = launcher.resolve(command[0])
+    if found is None:
+        raise UsageError(f"command not found: {command[0]!r} (not on PATH, nor in "
+                         f"{os.path.dirname(sys.executable)}); give its path or activate "
+                         f"the venv that has it")
+    command[0] = found
     from auditor.tracing.trace_file import trace_path
 
     print(f"auditor: tracing {command[0]}: each Python process writes its own trace, e.g. "

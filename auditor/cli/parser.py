@@ -132,6 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     comp = command("completion", help="print a shell completion script")
     comp.add_argument("shell", choices=("bash", "zsh", "tcsh"))
 
+    stack = command("stack", help="real nova services (RabbitMQ, placement, Ironic, conductor, "
+                                  "computes) on loopback, the computes traced; then a report")
+    stack.add_argument("--computes", type=_positive, default=2, metavar="N",
+                       help="nova-compute services (default: 2; the last is stopped to "
+                            "show the rebalance)")
+    stack.add_argument("--nodes", type=_positive, default=6, metavar="N",
+                       help="fake-hardware Ironic nodes (default: 6, at least 3)")
+    stack.add_argument("--mode", choices=(*MODES, "both"),
+                       help="the services' concurrency mode (default: both, one stack each)")
+    stack.add_argument("--periodic", type=_positive, default=4, metavar="S",
+                       help="seconds between the computes' resource updates (default: 4)")
+    _output(stack, "the report", "--report")
+    stack.add_argument("--format", choices=tuple(FORMATS),
+                       help="report format (default: from the output's extension, else text)")
+    _gate(stack)
+    stack.add_argument("--workdir", metavar="DIR",
+                       help="a new directory for configs, logs, traces (kept; default: a "
+                            "temporary one, removed unless --keep)")
+    stack.add_argument("--keep", action="store_true",
+                       help="keep the work directory (logs, traces, configs)")
+    stack.add_argument("--down", metavar="WORKDIR",
+                       help="stop whatever a killed run left in WORKDIR, then exit")
+
     trace = command(
         "trace", help="run a Python program traced (or: trace install|uninstall --venv PATH)",
         usage="%(prog)s [-o PATH] [--interval S] [--debug] [--exclude PROG] -- COMMAND ...\n"

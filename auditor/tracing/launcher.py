@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from typing import Mapping
 
 import auditor
@@ -34,10 +35,12 @@ def traced_env(base: Mapping[str, str], output: str, *, interval_s: float | None
 
 
 def resolve(command: str) -> str | None:
-    """The executable ``command`` names (a path, or looked up on PATH)."""
+    """The executable ``command`` names: a path, else looked up on PATH, else in the ``bin/``
+    of the venv this auditor runs from (``.venv/bin/auditor trace -- nova-compute`` works
+    with the venv not activated)."""
     if os.sep in command:
         return command if os.access(command, os.X_OK) and os.path.isfile(command) else None
-    return shutil.which(command)
+    return shutil.which(command) or shutil.which(command, path=os.path.dirname(sys.executable))
 
 
 def exec_traced(argv: list[str], env: dict[str, str]) -> None:

@@ -25,7 +25,7 @@ __all__ = ["Database", "ENGINES", "check_engine", "check_url", "open_database"]
 
 ENGINES = ("sqlite", "postgresql", "mysql")
 #: the databases one run needs, by role
-ROLES = ("nova", "nova_api", "placement")
+ROLES = ("nova", "nova_api", "nova_cell0", "placement")
 _DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql"}
 
 
@@ -206,11 +206,11 @@ def _private_file(path: str, text: str, user: str | None) -> str:
     return path
 
 
-def _throwaway(engine: str, init, argv) -> Database:
+def _throwaway(engine: str, init, argv, record=None) -> Database:
     """Initialise and start a throwaway server as ``user_name`` in a scratch directory.
 
     ``init(binary, scratch, user, password)`` creates the data directory;
-    ``argv(binary, scratch, port)`` is the server's command line.
+    ``argv(binary, scratch, port)`` is the server's command line; ``record``: ``Server``'s.
     """
     import sqlalchemy
 
@@ -234,7 +234,8 @@ def _throwaway(engine: str, init, argv) -> Database:
 
         server = Server(engine, argv(found[1], scratch, port),
                         os.path.join(scratch, f"{engine}.log"), ready=ready, user=user,
-                        cwd=scratch, stop_signal=signal.SIGINT)  # both: fast shutdown
+                        cwd=scratch, stop_signal=signal.SIGINT,  # both: fast shutdown
+                        record=record)
         server.start(timeout_s=60)
         return Database(engine, url, server, scratch)
     except BaseException:
@@ -242,7 +243,7 @@ def _throwaway(engine: str, init, argv) -> Database:
         raise
 
 
-def _postgresql() -> Database:
+def _postgresql(record=None) -> Database:
     def init(initdb: str, scratch: str, user: str | None, password: str) -> None:
         pwfile = _private_file(os.path.join(scratch, "pw"), password, user)
         _run_as(user, [initdb, "-D", os.path.join(scratch, "data"), "-U", "auditor",
@@ -254,10 +255,10 @@ def _postgresql() -> Database:
         return [postgres, "-D", os.path.join(scratch, "data"), "-h", "127.0.0.1",
                 "-p", str(port), "-k", scratch, "-c", "max_connections=200", "-c", "fsync=off"]
 
-    return _throwaway("postgresql", init, argv)
+    return _throwaway("postgresql", init, argv, record)
 
 
-def _mysql() -> Database:
+def _mysql(record=None) -> Database:
     def init(install: str, scratch: str, user: str | None, password: str) -> None:
         _run_as(user, [install, f"--datadir={scratch}/data", "--skip-test-db",
                        "--auth-root-authentication-method=normal"], "mariadb-install-db")
@@ -271,17 +272,18 @@ def _mysql() -> Database:
                 "--bind-address=127.0.0.1", f"--init-file={scratch}/init.sql",
                 "--max-connections=300", "--skip-log-bin", f"--pid-file={scratch}/mysqld.pid"]
 
-    return _throwaway("mysql", init, argv)
+    return _throwaway("mysql", init, argv, record)
 
 
-def open_database(spec: str) -> Database:
-    """The database backend for ``--db spec`` (started and its databases created)."""
+def open_database(spec: str, record=None) -> Database:
+    """The database backend for ``--db spec`` (started and its databases created);
+    ``record(name, pid)``: told a throwaway server's process group (``Server``'s)."""
     if spec == "sqlite":
         return Database("sqlite")
     if spec == "postgresql":
-        db = _postgresql()
+        db = _postgresql(record)
     elif spec == "mysql":
-        db = _mysql()
+        db = _mysql(record)
     else:
         import sqlalchemy
 

@@ -86,8 +86,11 @@ def _script(name: str) -> str | None:
 class IronicServer:
     """Ironic all-in-one as a child process; ``endpoint`` once started."""
 
-    def __init__(self, workdir: str, glance_endpoint: str, port: int | None = None):
+    def __init__(self, workdir: str, glance_endpoint: str, port: int | None = None,
+                 record=None):
+        """``record``: told each process group started (``Server``'s ``record``)."""
         self.workdir = os.path.join(workdir, "ironic")
+        self._record = record
         self.port = port or free_port()
         self.glance_endpoint = glance_endpoint
         self.conf_file = os.path.join(self.workdir, "ironic.conf")
@@ -115,7 +118,8 @@ class IronicServer:
             tail = " | ".join((sync.stderr or sync.stdout).strip().splitlines()[-2:])
             raise BackendError(f"ironic-dbsync failed ({sync.returncode}): {tail[-400:]}")
         self._server = Server("ironic", [_script("ironic"), "--config-file", self.conf_file],
-                              os.path.join(self.workdir, "ironic.out"), ready=self._answers)
+                              os.path.join(self.workdir, "ironic.out"), ready=self._answers,
+                              record=self._record)
         self._server.start(timeout_s=90)
         return self
 

@@ -71,8 +71,11 @@ class Server:
     def __init__(self, name: str, argv: list[str], log_path: str, *,
                  ready: Callable[[], bool], user: str | None = None,
                  env: dict[str, str] | None = None, cwd: str | None = None,
-                 stop_signal: int = signal.SIGTERM):
+                 stop_signal: int = signal.SIGTERM,
+                 record: Callable[[str, int], None] | None = None):
+        """``record(name, pid)`` is told the process group as soon as it exists."""
         self.name, self.argv, self.log_path = name, argv, log_path
+        self._record = record
         self._ready, self._user, self._env, self._cwd = ready, user, env, cwd
         self._stop_signal = stop_signal
         self.proc: subprocess.Popen | None = None
@@ -90,6 +93,8 @@ class Server:
                                f"{e.strerror or e}") from None
         finally:
             log.close()
+        if self._record is not None:
+            self._record(self.name, self.proc.pid)
         deadline = time.monotonic() + timeout_s
         while True:
             if self.proc.poll() is not None:
