@@ -335,6 +335,24 @@ class TestCli:
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0]
 
+    def test_venv_command_found_with_the_venv_not_activated(self, tmp_path):
+        """README's ``auditor trace -- nova-compute`` works with the venv's bin/ off PATH:
+        a console script of the venv is found there (here ``nova-manage``, traced)."""
+        bindir = os.path.dirname(PY)
+        path = ":".join(p for p in os.environ["PATH"].split(":")
+                        if os.path.realpath(p) != os.path.realpath(bindir))
+        proc = traced(tmp_path / "t.jsonl", "nova-manage", "--version",
+                      env=clean_env(PATH=path))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip()  # nova's version
+        assert list(tmp_path.glob("t.jsonl.*"))  # it imported nova, traced
+
+    def test_missing_command_says_where_it_looked(self):
+        """A command on neither PATH nor the venv's bin/: one line naming both, exit 2."""
+        proc = auditor("trace", "--", "no-such-program-xyz")
+        assert proc.returncode == 2
+        assert os.path.dirname(PY) in proc.stderr and "activate" in proc.stderr
+
 
 class TestVenvInstall:
     def test_install_traces_only_with_the_variable_and_uninstall_removes(self, tmp_path):
