@@ -16,6 +16,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from typing import Callable
@@ -93,6 +94,7 @@ class Stack:
         self.node_secrets: list[str] = []
         self.timings: dict[str, float] = {}  # start-up step -> seconds
         self._pth_installed = False
+        self._stopping = threading.Event()
         self._pool = concurrent.futures.ThreadPoolExecutor(computes + 5,
                                                            thread_name_prefix="stack-start")
         self.placement_endpoint = f"http://127.0.0.1:{free_port()}"
@@ -122,7 +124,8 @@ class Stack:
             raise
 
     def _stage(self, *steps) -> None:
-        """Run ``(name, step)`` pairs at once, time each, raise the first failure.
+        """Run ``(name, step)`` pairs at once, time each; on a failure (or Ctrl-C) stop at
+        once what is up, let the other steps end, and raise the first error.
 
         The pool's threads live until ``stop``: a child started from a thread gets
         SIGTERM when that thread ends (``PR_SET_PDEATHSIG`` is per thread).
@@ -133,9 +136,24 @@ class Stack:
             self.timings[name] = time.monotonic() - t
 
         futures = [self._pool.submit(timed, name, step) for name, step in steps]
+        try:
+            done, _ = concurrent.futures.wait(
+                futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+            failed = [f.exception() for f in futures if f in done and f.exception()]
+            if not failed:
+                return
+            error: BaseException = failed[0]
+        except BaseException as e:  # Ctrl-C while waiting
+            error = e
+        self._stopping.set()
+        groups.down(self.workdir, grace_s=5)  # steps waiting on a stopped service end now
         concurrent.futures.wait(futures)
-        for future in futures:
-            future.result()
+        raise error
+
+    def _checkpoint(self, what: str) -> None:
+        """Refuse to start ``what`` once the stack is being stopped."""
+        if self._stopping.is_set():
+            raise BackendError(f"{what}: not started, the stack is stopping")
 
     def _databases(self) -> None:
         """A throwaway PostgreSQL for nova and placement: several processes write at once
@@ -169,6 +187,7 @@ class Stack:
         self._enrol()
 
     def _run(self, what: str, argv: list[str], env: dict | None = None) -> None:
+        self._checkpoint(what)
         log = os.path.join(self.workdir, "setup.log")
         with open(log, "ab") as out:
             done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,
@@ -210,17 +229,12 @@ class Stack:
         return path
 
     def _nova_databases(self) -> None:
-        """nova's databases by nova-manage: API DB, cell0, cell1, schema."""
+        """nova's databases by nova-manage's commands (``novadb``): API DB, cell0, cell1."""
         path = self._conf("driver", databases=True)
         os.replace(path, self.driver_conf)
-        manage = [_script("nova-manage"), "--config-file", self.driver_conf]
-        self._run("nova-manage api_db sync", [*manage, "api_db", "sync"])
-        self._run("nova-manage cell_v2 map_cell0", [
-            *manage, "cell_v2", "map_cell0", "--database_connection",
-            self.db_urls["nova_cell0"]])
-        self._run("nova-manage cell_v2 create_cell",
-                  [*manage, "cell_v2", "create_cell", "--name", "cell1"])
-        self._run("nova-manage db sync", [*manage, "db", "sync"])
+        self._run("nova-manage (api_db sync, cell_v2 map_cell0, create_cell, db sync)",
+                  [sys.executable, "-m", "scenarios.stack.novadb", self.driver_conf,
+                   self.db_urls["nova_cell0"]])
 
     def _enrol(self) -> None:
         """Enrol the fake-hardware nodes, each with a secret in ``driver_info``; write the
@@ -263,6 +277,7 @@ class Stack:
             ready=_service_up(self.cell_engine, binary, host), record=self.groups.record), key=host)
 
     def _start(self, server: Server, key: str | None = None) -> None:
+        self._checkpoint(server.name)
         self.servers[key or server.name] = server
         server.start(timeout_s=120)
 
