@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-__all__ = ["FILE_NAME", "Groups", "down", "alive"]
+__all__ = ["FILE_NAME", "Groups", "down", "alive", "rss_bytes"]
 
 FILE_NAME = "process-groups"
 
@@ -92,3 +92,22 @@ def down(workdir: str, grace_s: float = 15.0) -> list[str]:
         if not any(_group_exists(p) for p, _ in targets):
             break
     return [name for _, name in targets]
+
+
+def rss_bytes(workdir: str, also: tuple[int, ...] = ()) -> int:
+    """Resident memory of every process in the recorded groups (and the pids ``also``)."""
+    pgids = {pgid for pgid, _, _ in _recorded(workdir)}
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                pgrp = int(f.read().rsplit(")", 1)[1].split()[2])
+            if pgrp in pgids or int(entry) in also:
+                with open(f"/proc/{entry}/statm") as f:
+                    total += int(f.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

@@ -187,13 +187,16 @@ class Stack:
         self._enrol()
 
     def _run(self, what: str, argv: list[str], env: dict | None = None) -> None:
+        """Run a set-up command to its end (in a recorded process group: a failure elsewhere
+        stops it too); its output goes to ``setup.log``."""
         self._checkpoint(what)
         log = os.path.join(self.workdir, "setup.log")
         with open(log, "ab") as out:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                  stderr=subprocess.STDOUT, env=env, timeout=300)
-        if done.returncode != 0:
-            raise BackendError(f"{what} failed ({done.returncode}); {log}: {log_tail(log)}")
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.groups.record(what.split(" (")[0], proc.pid)
+        if proc.wait() != 0:
+            raise BackendError(f"{what} failed ({proc.returncode}); {log}: {log_tail(log)}")
 
     def _placement(self) -> None:
         pdir = os.path.join(self.workdir, "placement")

@@ -35,9 +35,10 @@ class StepTimeout(BackendError):
 
 
 class Workload:
-    """Steps over a started ``Stack``; ``run`` does them all and returns what happened."""
+    """Steps over a started ``Stack``; ``run`` does them all."""
 
-    def __init__(self, stack: Stack, timeout_s: float = 180.0):
+    def __init__(self, stack: Stack, say: Callable[[str], None], timeout_s: float = 180.0):
+        """``say``: told each step's outcome as it happens."""
         import nova.config
         from nova import context, objects
         from nova.compute import rpcapi
@@ -55,7 +56,7 @@ class Workload:
             uuids=random.Random(stack.workdir))))
         self.api.ctx = self.ctx
         self.flavor = self.api.flavor("baremetal")
-        self.log: list[str] = []
+        self._say = say
 
     # -- observing -----------------------------------------------------------
 
@@ -90,7 +91,7 @@ class Workload:
             return None
 
     def _log(self, what: str) -> None:
-        self.log.append(what)
+        self._say(what)
 
     # -- steps ---------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class Workload:
                   self.stack.log(min(others)))
         self._log(f"{host} stopped (SIGTERM): its nodes rebalanced to {sorted(others)}")
 
-    def run(self) -> list[str]:
+    def run(self) -> None:
         """Build, failed deploy, delete, node removed, compute stopped (needs 2 computes)."""
         n = self.stack.nodes
         hosts = {compute_host(i) for i in range(1, self.stack.computes + 1)}
@@ -194,4 +195,3 @@ class Workload:
         self.remove_node(gone)
         if self.stack.computes > 1:
             self.stop_compute(self.stack.computes, n - 1)
-        return self.log
