@@ -15,9 +15,9 @@ __all__ = ["main"]
 
 
 def main(conf_file: str, cell0_url: str) -> int:
+    from nova.cmd import manage  # first: it sets up (or forbids) eventlet before anything
     import nova.config
     from nova import objects
-    from nova.cmd import manage
 
     nova.config.parse_args(["nova-manage"], default_config_files=[conf_file])
     objects.register_all()
