@@ -104,14 +104,15 @@ class Workload:
         self._log(f"{count} nodes in placement, hosts {sorted(hosts)}")
 
 
-    def free_node(self, host: str, exclude=()) -> str:
+    def free_node(self, exclude=()) -> tuple[str, str]:
+        """A node with free capacity (not in ``exclude``) and the compute that owns it."""
         free = self.providers() - set(exclude)
-        mine = [n for n, h in sorted(self.nodes_by_host().items()) if h == host and n in free]
-        if not mine:
-            raise BackendError(f"workload: no free node on {host}")
-        return mine[0]
+        owned = [(n, h) for n, h in sorted(self.nodes_by_host().items()) if n in free]
+        if not owned:
+            raise BackendError("workload: no node with free capacity left")
+        return owned[0]
 
-    def build(self, host: str, node: str, fail: bool = False) -> str:
+    def build(self, node: str, host: str, fail: bool = False) -> str:
         """Cast a build for ``node`` on ``host``; wait for ACTIVE (or ERROR when ``fail``)."""
         from nova.compute import vm_states
         from scenarios.operations import PROJECT, USER
@@ -185,13 +186,10 @@ class Workload:
         n = self.stack.nodes
         hosts = {compute_host(i) for i in range(1, self.stack.computes + 1)}
         self.wait_for_nodes(n, hosts)
-        first = compute_host(1)
-        node = self.free_node(first)
-        uuid = self.build(first, node)
-        failed_node = self.free_node(first, exclude=[node])
-        self.build(first, failed_node, fail=True)
+        node, host = self.free_node()
+        uuid = self.build(node, host)
+        self.build(*self.free_node(exclude=[node]), fail=True)
         self.delete(uuid, node)
-        gone = self.free_node(first)
-        self.remove_node(gone)
+        self.remove_node(self.free_node()[0])
         if self.stack.computes > 1:
             self.stop_compute(self.stack.computes, n - 1)
