@@ -53,6 +53,39 @@ class TestWheel:
         assert pytest_reqs and all("extra ==" in r for r in pytest_reqs), pytest_reqs
         assert "Documentation" in meta.read_text()
 
+    def test_nova_and_placement_are_an_extra(self, installed):
+        """No runtime dependency names nova or placement: installing into a service's venv
+        leaves its nova alone; the runner gets them from the ``runner`` extra (versions
+        from constraints.txt)."""
+        meta = next(installed.glob("nova_rt_auditor-*.dist-info")) / "METADATA"
+        requires = Parser().parsestr(meta.read_text()).get_all("Requires-Dist")
+        target = [r for r in requires if r.split()[0].split(">")[0].split("=")[0]
+                  in ("nova", "openstack-placement")]
+        assert target and all('extra == "runner"' in r for r in target), target
+
+
+@pytest.mark.full
+def test_pip_leaves_another_nova_alone(tmp_path):
+    """``pip install --dry-run`` of the auditor into a venv holding another nova release
+    (as a devstack venv does) installs no nova and no placement."""
+    venv = tmp_path / "venv"
+    subprocess.run([PY, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    vpy = str(venv / "bin" / "python")
+    purelib = Path(subprocess.run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                   "['purelib'])"], check=True, capture_output=True,
+                                  text=True).stdout.strip())
+    dist = purelib / "nova-33.0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nova\nVersion: 33.0.0\n")
+    (dist / "RECORD").write_text("")
+    report = tmp_path / "report.json"
+    subprocess.run([PY, "-m", "pip", "--python", vpy, "install", "--dry-run", "-q",
+                    "-c", str(ROOT / "constraints.txt"), "--report", str(report), str(ROOT)],
+                   check=True, capture_output=True, timeout=1200)
+    names = {i["metadata"]["name"].lower() for i in json.loads(report.read_text())["install"]}
+    assert "nova-rt-auditor" in names
+    assert not names & {"nova", "openstack-placement"}, names
+
 
 def test_tracing_runs_without_pytest(tmp_path):
     """A traced process where pytest cannot be imported still writes findings and ends cleanly."""
