@@ -142,12 +142,19 @@ class TestStops:
         assert listening_ports(workdir) == set()
 
     def test_down_stops_recorded_groups(self, tmp_path):
-        """``--down WORKDIR`` stops a recorded process group (SIGTERM) and says so."""
-        sleeper = subprocess.Popen(["sleep", "300"], start_new_session=True)
-        groups.Groups(str(tmp_path)).record("sleeper", sleeper.pid)
+        """``--down WORKDIR`` stops a recorded process group whose leader is gone (a daemon's
+        worker left behind) and says so."""
+        shell = subprocess.run(
+            ["setsid", "sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $$ $!"],
+            capture_output=True, text=True, check=True, timeout=30)
+        pgid, sleeper = map(int, shell.stdout.split())
+        groups.Groups(str(tmp_path)).record("sleeper", pgid)
         proc = stack("--down", str(tmp_path), timeout=120)
         assert proc.returncode == 0 and "sleeper" in proc.stderr
-        assert sleeper.wait(10) == -signal.SIGTERM
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{sleeper}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{sleeper}").exists()
         assert groups.alive(str(tmp_path)) == []
 
     def test_a_service_that_does_not_come_up(self, tmp_path):

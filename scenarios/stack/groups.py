@@ -4,7 +4,8 @@ Every service of ``auditor stack`` runs in a process group of its own (its
 forked workers, the Erlang VM's helpers with it). Each group is recorded here
 the moment it exists, with its leader's start time, so ``auditor stack --down
 WORKDIR`` can stop what a killed run left, and never signals a group whose id
-was reused by an unrelated process.
+was reused by an unrelated process. Processes that left their group are found
+by the ``MARKER`` variable in their environment.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import os
 import signal
 import time
 
-__all__ = ["FILE_NAME", "Groups", "down", "alive", "rss_bytes"]
+__all__ = ["FILE_NAME", "MARKER", "Groups", "down", "alive", "rss_bytes", "marked"]
 
 FILE_NAME = "process-groups"
+#: Every process of a stack inherits ``MARKER=<its work directory>``: a daemon that leaves
+#: its group (``epmd -daemon``, which a booting Erlang VM starts when it finds no port
+#: mapper) is still found by it.
+MARKER = "AUDITOR_STACK_WORKDIR"
 
 
 def _start_time(pid: int) -> str | None:
@@ -71,6 +76,35 @@ def alive(workdir: str) -> list[str]:
             if _group_exists(pgid) and _start_time(pgid) in (started, None)]
 
 
+def marked(workdir: str) -> list[int]:
+    """Pids (not this process) whose environment has ``MARKER`` naming ``workdir`` or a
+    directory under it."""
+    workdir = os.path.abspath(workdir)
+    out = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        if int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        for item in env:
+            if item.startswith(MARKER.encode() + b"="):
+                value = item.split(b"=", 1)[1].decode(errors="replace")
+                if value == workdir or value.startswith(workdir + "/"):
+                    out.append(int(entry))
+    return out
+
+
+def _kill_marked(workdir: str, sig: int) -> None:
+    for pid in marked(workdir):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def down(workdir: str, grace_s: float = 15.0) -> list[str]:
     """Stop every recorded group still running: SIGTERM, then SIGKILL after ``grace_s``.
 
@@ -89,7 +123,8 @@ def down(workdir: str, grace_s: float = 15.0) -> list[str]:
         deadline = time.monotonic() + wait_s
         while any(_group_exists(p) for p, _ in targets) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if not any(_group_exists(p) for p, _ in targets):
+        _kill_marked(workdir, sig)  # what left its group
+        if not any(_group_exists(p) for p, _ in targets) and not marked(workdir):
             break
     return [name for _, name in targets]
 

@@ -84,6 +84,7 @@ class Stack:
         self.workdir, self.mode, self.computes, self.nodes = workdir, mode, computes, nodes
         self.timing, self.interval_s = timing, interval_s
         self.groups = Groups(workdir)
+        os.environ[groups.MARKER] = os.path.abspath(workdir)  # every child inherits it
         self.trace_dir = os.path.join(workdir, TRACE_DIR)
         self.database = None
         self.tokens = {"placement": "admin", "neutron": secrets.token_hex(8)}
