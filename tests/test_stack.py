@@ -188,7 +188,7 @@ class TestBadInput:
 
 @pytest.mark.full
 def test_both_modes_at_six_nodes(tmp_path):
-    """``auditor stack --nodes 6``: both concurrency modes, the remove_node finding, nothing left."""
+    """``auditor stack --nodes 6``: both modes, the remove_node finding, nothing left."""
     report = tmp_path / "report.json"
     proc = stack("--nodes", "6", "--workdir", str(tmp_path / "w"), "-o", str(report))
     assert proc.returncode in (0, 1), proc.stderr[-3000:]

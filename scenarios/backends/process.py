@@ -17,7 +17,7 @@ import subprocess
 import time
 from typing import Callable
 
-__all__ = ["BackendError", "Server", "free_port", "check_bindable", "log_tail"]
+__all__ = ["BackendError", "Server", "free_port", "check_bindable", "log_tail", "write_private"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -40,6 +40,13 @@ def check_bindable(port: int) -> None:
             s.bind(("127.0.0.1", port))
         except OSError as e:
             raise BackendError(f"cannot bind 127.0.0.1:{port}: {e.strerror or e}") from None
+
+
+def write_private(path: str, text: str) -> None:
+    """Write ``text`` to ``path``, readable by this user only (0600: configs hold secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def log_tail(path: str, lines: int = 3) -> str:

@@ -1,4 +1,4 @@
-"""``auditor stack``: a small devstack of real processes, the computes traced as docs/tracing.md says.
+"""``auditor stack``: a small devstack of real processes, its computes traced (docs/tracing.md).
 
 ``services`` stands the stack up and takes it down (``rabbit``: the message
 bus; ``conf``: the generated configuration; ``groups``: every process group

@@ -1,6 +1,6 @@
-"""One stack, one concurrency mode: ``python -m scenarios.stack OPTIONS_JSON`` (``auditor stack`` runs it).
+"""One stack in one concurrency mode: ``python -m scenarios.stack OPTIONS_JSON``.
 
-Starts the stack in the options' ``workdir``, runs the workload, stops every
+``auditor stack`` runs it once per mode. Starts the stack in the options' ``workdir``, runs the workload, stops every
 service (SIGTERM, then SIGKILL) and exits 0; on a failure prints one line
 (``auditor stack: <what>; <log file>: <its last lines>``), stops what started
 and exits 2; on Ctrl-C stops what started and exits 130. Progress goes to

@@ -1,9 +1,10 @@
-"""nova's databases, by nova-manage's own commands in one process: ``python -m scenarios.stack.novadb CONF CELL0_URL``.
+"""nova's databases by nova-manage's own commands, in one process.
 
-The same four steps as ``nova-manage api_db sync``, ``cell_v2 map_cell0``,
-``cell_v2 create_cell --name cell1`` and ``db sync`` (nova's documented
-order), run by nova-manage's command classes in one interpreter: each
-``nova-manage`` run costs a nova import (~15 s on a loaded 2-core machine).
+``python -m scenarios.stack.novadb CONF CELL0_URL`` runs the steps of
+``nova-manage api_db sync``, ``cell_v2 map_cell0``, ``cell_v2 create_cell
+--name cell1`` and ``db sync`` (nova's documented order) with nova-manage's
+command classes in one interpreter: each ``nova-manage`` run costs a nova
+import (~15 s on a loaded 2-core machine).
 Exit status: 0, or the failing command's own.
 """
 

@@ -16,7 +16,9 @@ import shutil
 import socket
 from typing import Callable
 
-from scenarios.backends.process import BackendError, Server, check_bindable, free_port
+from scenarios.backends.process import (
+    BackendError, Server, check_bindable, free_port, write_private,
+)
 
 __all__ = ["RabbitMQ", "SERVER", "check_installed"]
 
@@ -84,9 +86,7 @@ class RabbitMQ:
                                    f"default_user = {self.user}\n"
                                    f"default_pass = {self.password}\n")}
         for name, text in files.items():
-            fd = os.open(os.path.join(self.workdir, name), os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
+            write_private(os.path.join(self.workdir, name), text)
         env = self._env()
         epmd = Server("epmd", [shutil.which("epmd"), "-port", str(self.epmd_port),
                                "-address", "127.0.0.1"],

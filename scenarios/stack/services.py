@@ -21,7 +21,9 @@ import time
 import urllib.request
 from typing import Callable
 
-from scenarios.backends.process import BackendError, Server, free_port, log_tail
+from scenarios.backends.process import (
+    BackendError, Server, free_port, log_tail, write_private,
+)
 from scenarios.stack import conf
 from scenarios.stack import groups
 from scenarios.stack.groups import Groups
@@ -47,12 +49,6 @@ def _script(name: str) -> str:
         raise BackendError(f"{name}: not installed next to {sys.executable}; "
                            f"pip install -c constraints.txt -e '.[backends]'")
     return path
-
-
-def _private(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 def _service_up(engine, binary: str, host: str) -> Callable[[], bool]:
@@ -203,7 +199,7 @@ class Stack:
         pdir = os.path.join(self.workdir, "placement")
         os.makedirs(pdir, exist_ok=True)
         conf_file = os.path.join(pdir, "placement.conf")
-        _private(conf_file, conf.placement_conf(log=os.path.join(pdir, "placement.log"),
+        write_private(conf_file, conf.placement_conf(log=os.path.join(pdir, "placement.log"),
                                                 db=self.db_urls["placement"]))
         self._run("placement-manage db sync",
                   [_script("placement-manage"), "--config-file", conf_file, "db", "sync"])
@@ -223,7 +219,7 @@ class Stack:
         state = os.path.join(self.workdir, host)
         os.makedirs(os.path.join(state, "locks"), exist_ok=True)
         path = os.path.join(self.workdir, f"nova-{host}.conf")
-        _private(path, conf.nova_conf(
+        write_private(path, conf.nova_conf(
             host=host, state=state, log=self.log(host),
             transport_url=self.rabbit.transport_url, timing=self.timing, tokens=self.tokens,
             endpoints={"placement": self.placement_endpoint, "neutron": self.neutron.endpoint,
@@ -250,7 +246,7 @@ class Stack:
                 "ipmi_address": "127.0.0.1", "ipmi_username": "admin",
                 "ipmi_password": password})
         self.ironic.settle()
-        _private(os.path.join(self.workdir, SECRETS_FILE),
+        write_private(os.path.join(self.workdir, SECRETS_FILE),
                  "".join(f"{s}\n" for s in self.node_secrets))
 
     def _install_pth(self) -> None:
