@@ -178,6 +178,7 @@ class TestBadInput:
         (("--down", "/no/such/dir"), "holds no record of a stack"),
         (("--nodes", "2"), "at least 3 nodes"),
         (("--computes", "0"), "at least 1"),
+        (("-o", "/no/such/dir/r.json"), "does not exist"),
     ])
     def test_one_line_exit_2(self, args, fragment):
         proc = stack(*args, timeout=120)

@@ -83,6 +83,10 @@ def stack(args) -> int:
         return _down(args.down)
     if args.nodes < 3:
         raise UsageError("--nodes: the workload needs at least 3 nodes")
+    from auditor.cli import judge
+
+    judge.settings(args)  # a broken config file or --baseline: before any work
+    judge.check_output(args.output, args.format)
     _check()
     if args.workdir:
         if os.path.exists(args.workdir):
@@ -92,7 +96,6 @@ def stack(args) -> int:
     else:
         workdir = tempfile.mkdtemp(prefix="auditor-stack-")
     keep = args.keep or bool(args.workdir)
-    status = 0
     try:
         for mode in (MODES if args.mode in (None, "both") else (args.mode,)):
             status = _run_mode(workdir, mode, args)
@@ -102,7 +105,8 @@ def stack(args) -> int:
         if not traces:
             print("auditor stack: no trace was written by the computes", file=sys.stderr)
             return 2
-        from auditor.cli import main
+        from auditor.cli import commands
+        from auditor.cli.parser import build_parser
 
         report = ["report", *traces]
         if args.output:
@@ -112,8 +116,7 @@ def stack(args) -> int:
         for flag in ("fail_on", "baseline"):
             if getattr(args, flag):
                 report += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
-        status = main(report)
-        return status
+        return commands.report(build_parser().parse_args(report))
     except KeyboardInterrupt:
         return 130
     finally:
