@@ -113,7 +113,7 @@ def stack(args) -> int:
             report += ["-o", args.output]
         if args.format:
             report += ["--format", args.format]
-        for flag in ("fail_on", "baseline"):
+        for flag in ("fail_on", "baseline", "docs_url", "source_root"):
             if getattr(args, flag):
                 report += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
         return commands.report(build_parser().parse_args(report))
