@@ -121,6 +121,22 @@ class TestDurableFindings:
         assert counts(tmp_path) == {"sensitive-log/pattern:first": (1, "5"),
                                     "sensitive-log/pattern:second": (1, "5")}
 
+    def test_host_handler_ending_in_os_exit_still_closes_the_trace(self, tmp_path):
+        """nova's threading-mode services (cotyledon's worker) set their SIGTERM handler after
+        tracing starts and end with ``os._exit``, which runs no atexit handler: the trace is
+        still closed, with every occurrence counted (before: no trace-end, counts lost)."""
+        handler = textwrap.dedent('''\
+            def bye(signum, frame):
+                os._exit(3)
+            signal.signal(signal.SIGTERM, bye)''')
+        proc = start(tmp_path, LEAKER.format(before="", after=handler, n=40))
+        wait_for(proc, "leaked")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 3
+        assert counts(tmp_path) == {"sensitive-log/pattern:first": (1, "40"),
+                                    "sensitive-log/pattern:second": (1, "40")}
+        assert lines(tmp_path)[-1]["reason"] == "os._exit"
+
     def test_sigint_flushes_then_raises_keyboardinterrupt(self, tmp_path):
         """SIGINT: flushed, then Python's own handler (KeyboardInterrupt) as without us."""
         proc = start(tmp_path, LEAKER.format(before="", after="", n=4))

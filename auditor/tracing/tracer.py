@@ -224,15 +224,25 @@ class Tracer:
         """SIGTERM/SIGINT: flush (``final``: close, the process is about to end). Skipped
         when this thread is judging or flushing right now (waiting would hang the host);
         the findings made so far are on file already."""
-        if self.session is None or self._stopped or self.session.busy():
+        if not self._can_write_now():
             return
-        if not self._flushing.acquire(blocking=False):
-            return
-        self._flushing.release()
         if final:
             self.close(f"signal {signal.Signals(signum).name}")
         else:
             self.flush()
+
+    def end_now(self, reason: str) -> None:
+        """The process ends without atexit (``os._exit``): close, unless that could hang."""
+        if self._can_write_now():
+            self.close(reason)
+
+    def _can_write_now(self) -> bool:
+        if self.session is None or self._stopped or self.session.busy():
+            return False
+        if not self._flushing.acquire(blocking=False):
+            return False
+        self._flushing.release()
+        return True
 
     def flush(self, final: bool = False) -> None:
         """End the current window: judge it, write its findings and coverage, start the next."""
@@ -296,6 +306,7 @@ def start(template: str, program: str, *, interval_s: float = DEFAULT_INTERVAL_S
     os.register_at_fork(after_in_child=_after_fork)
     atexit.register(_at_exit)
     _chain_signals()
+    _close_before_os_exit()
     return tracer
 
 
@@ -337,6 +348,24 @@ def _after_fork() -> None:
             _current.after_fork_in_child()
     except Exception as exc:  # noqa: BLE001
         sys.stderr.write(f"auditor: tracing stopped in forked child: {exc}\n")
+
+
+def _close_before_os_exit() -> None:
+    """``os._exit`` runs no atexit handler; nova's threading-mode services end that way
+    (cotyledon's worker, after its own SIGTERM handler replaced ours): close the trace
+    first, then exit as asked."""
+    real_exit = os._exit
+
+    @functools.wraps(real_exit)
+    def _exit(status):
+        try:
+            if _current is not None:
+                _current.end_now("os._exit")
+        except Exception as exc:  # noqa: BLE001
+            sys.stderr.write(f"auditor: trace not closed cleanly: {exc}\n")
+        real_exit(status)
+
+    os._exit = _exit
 
 
 def _at_exit() -> None:
