@@ -23,11 +23,14 @@ from auditor.events import Event, Site
 from auditor.findings import Finding
 from auditor.nova.discipline import DEFAULT, Discipline
 from auditor.nova.expected import ENTRY_POINT_EXPECTED
+from auditor.redact import Redactor
 from auditor.report.model import build_report, finding_record
 
 __all__ = ["AuditConfig", "AuditSession"]
 
 _DRAIN_AT = 4096
+#: a check that fails this often in one run is switched off for the rest of it
+CHECK_FAILURES_OFF = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,10 @@ class AuditSession:
         self._pending: list[Finding] = []
         self._made = 0   # distinct findings made this run when ``fresh`` last looked
         self._run_id = ""
+        self.redactor = Redactor(self.canaries)
+        #: where -> [index in _pending of its one auditor-error finding, count] (this run)
+        self._errors: dict[str, list[int]] = {}
+        self._errors_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -135,17 +142,42 @@ class AuditSession:
                     if found:
                         self._pending.extend(found)
                 except Exception as exc:  # noqa: BLE001 - a broken check must not stop the run
-                    self.internal_error(exc, f"{type(check).__name__}.observe")
+                    where = f"{type(check).__name__}.observe"
+                    if self.internal_error(exc, where) >= CHECK_FAILURES_OFF:
+                        self._switch_off(check)
 
-    def internal_error(self, exc: BaseException, where: str) -> None:
-        """An auditor failure becomes a finding, never an exception in the audited code."""
-        tb = traceback.extract_tb(exc.__traceback__)
-        last = tb[-1] if tb else None
-        site = Site(_relative(last.filename) if last else "auditor", last.lineno if last else 0,
-                    where)
-        self._pending.append(Finding(
-            AUDITOR_ERROR, f"{type(exc).__name__} in {where}: {exc}"[:300], site,
-            {"where": where, "exception": type(exc).__name__}, key=where))
+    def _switch_off(self, check: Check) -> None:
+        """Stop dispatching events to ``check`` for the rest of the run."""
+        self._checks = [c for c in self._checks if c is not check]
+        for checks in self._dispatch.values():
+            if check in checks:
+                checks.remove(check)
+
+    def internal_error(self, exc: BaseException, where: str) -> int:
+        """An auditor failure becomes a finding, never an exception in the audited code.
+
+        One finding per ``where`` and run, its ``count`` evidence growing; the
+        message is redacted (it may quote audited data). Returns the count.
+        """
+        with self._errors_lock:
+            seen = self._errors.get(where)
+            if (seen is not None and seen[0] < len(self._pending)
+                    and self._pending[seen[0]].key == where):
+                seen[1] += 1
+                old = self._pending[seen[0]]
+                self._pending[seen[0]] = dataclasses.replace(
+                    old, evidence={**old.evidence, "count": str(seen[1])})
+                return seen[1]
+            tb = traceback.extract_tb(exc.__traceback__)
+            last = tb[-1] if tb else None
+            site = Site(_relative(last.filename) if last else "auditor",
+                        last.lineno if last else 0, where)
+            message = self.redactor.text(f"{type(exc).__name__} in {where}: {exc}")[:300]
+            self._errors[where] = [len(self._pending), 1]
+            self._pending.append(Finding(
+                AUDITOR_ERROR, message, site,
+                {"where": where, "exception": type(exc).__name__, "count": "1"}, key=where))
+            return 1
 
     # -- runs ------------------------------------------------------------------------
 
@@ -157,6 +189,7 @@ class AuditSession:
                                        self.config.expected, self.config.wait_threshold_s)
             self._checks = make_checks(self._context)
             self._dispatch = {}
+            self._errors = {}
 
     def preview(self) -> list[Finding]:
         """The current run's findings as ``end_run`` would return them now, without ending it.
@@ -191,13 +224,14 @@ class AuditSession:
         with self._drain_lock:
             self._drain()
             found, self._pending, self._made = self._pending, [], 0
+            self._errors = {}
             for check in self._checks:
                 try:
                     found.extend(check.finish())
                 except Exception as exc:  # noqa: BLE001
                     self.internal_error(exc, f"{type(check).__name__}.finish")
                     found.extend(self._pending)
-                    self._pending = []
+                    self._pending, self._errors = [], {}
             self._checks = []
             self._dispatch = {}
         found = [dataclasses.replace(f, run=self._run_id) for f in found
@@ -257,10 +291,10 @@ class AuditSession:
         """The JSON report (schema ``auditor.report/1``) of everything so far."""
         with self._drain_lock:
             self._drain()
-        return build_report(findings=map(finding_record, self.findings), runs=self.runs,
-                            coverage=self.coverage.report(self.missing_hook_points),
-                            target=dict(target), events=dict(self.event_counts),
-                            tool_version=__version__)
+        return self.redactor.report(build_report(
+            findings=map(finding_record, self.findings), runs=self.runs,
+            coverage=self.coverage.report(self.missing_hook_points),
+            target=dict(target), events=dict(self.event_counts), tool_version=__version__))
 
 
 def _relative(path: str) -> str:

@@ -33,8 +33,10 @@ def concurrent_claims(run: Run) -> None:
         mine = []
         for _ in range(attempts):
             # 10 % of deploys fail; nova reschedules half of them (the rest: max_attempts 1)
-            boot = run.ops.boot(flavor, fail_deploy=rng.random() < 0.1,
-                                reschedule=rng.random() < 0.5)
+            fail = rng.random() < 0.1
+            run.count("boots-attempted")
+            run.count("faults-injected", int(fail))
+            boot = run.ops.boot(flavor, fail_deploy=fail, reschedule=rng.random() < 0.5)
             run.count(f"boot-{boot.outcome}")
             run.count("rescheduled", max(len(boot.attempts) - 1, 0))
             if boot.outcome == "active":

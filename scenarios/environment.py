@@ -119,7 +119,8 @@ class Environment:
     def get(cls, workdir: str | None = None, extra_config_files: tuple[str, ...] = (),
             plant: Callable[[str], str] | None = None, ironic: str = "sim",
             db: str = "sqlite") -> "Environment":
-        """The process's environment, built on first use.
+        """The process's environment, built on first use, in a fresh 0700 directory
+        (inside ``workdir`` if given).
 
         ``plant(source)`` supplies the secret config values (placement token,
         transport password, key manager key): the auditor's canaries.
@@ -128,7 +129,10 @@ class Environment:
         """
         with cls._guard:
             if cls._instance is None:
-                env = cls(workdir or tempfile.mkdtemp(prefix="nova-rt-auditor-"),
+                if workdir:  # a fresh directory per run inside it: reruns, both modes, concurrency
+                    os.makedirs(workdir, mode=0o700, exist_ok=True)
+                env = cls(tempfile.mkdtemp(prefix="run-" if workdir else "nova-rt-auditor-",
+                                           dir=workdir or None),
                           extra_config_files, plant, Backends(ironic, db))
                 env._build()
                 cls._instance = env

@@ -8,14 +8,15 @@ import secrets
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from auditor.events import Sink
 
 if TYPE_CHECKING:  # imported lazily: listing scenarios must not import nova
     from scenarios.environment import Cluster, Environment
 
-__all__ = ["Scenario", "Run", "RunResult", "scenario", "REGISTRY", "run_scenario"]
+__all__ = ["Scenario", "Run", "RunResult", "scenario", "REGISTRY", "run_scenario",
+           "PerThreadRandom"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,23 @@ class RunResult:
     duration_s: float
     errors: list[str]
     stats: dict[str, int]
+
+
+class PerThreadRandom:
+    """A ``random.Random`` per thread, seeded from ``seed`` and the thread's name: draws
+    from one shared source (the conductor's scheduler) depend on the seed, not on how
+    the workers (named ``<label>-<i>``) interleave."""
+
+    def __init__(self, seed: str):
+        self._seed = seed
+        self._local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        rng = getattr(self._local, "rng", None)
+        if rng is None:
+            rng = self._local.rng = random.Random(
+                f"{self._seed}:{threading.current_thread().name}")
+        return getattr(rng, name)
 
 
 class Run:

@@ -310,7 +310,7 @@ class TestDatabaseServers:
         report = json.loads(out.read_text())
         assert report["target"]["database"].startswith(_ENGINES[engine])
         assert [r["outcome"] for r in report["runs"]] == ["passed"]
-        assert not list((tmp_path / "wd").glob("*.sqlite"))  # no file database
+        assert not list((tmp_path / "wd").glob("run-*/*.sqlite"))  # no file database
 
 
 def _ironic_processes(marker: str) -> list[str]:
@@ -331,7 +331,7 @@ class TestRealIronic:
         report = json.loads(out.read_text())
         assert report["target"]["ironic"] == {"backend": "real", "version": "39.0.0"}
         assert [r["outcome"] for r in report["runs"]] == ["passed"]
-        log = (workdir / "ironic" / "ironic.log").read_text()
+        log = next(workdir.glob("run-*/ironic/ironic.log")).read_text()
         assert 'to provision state "cleaning"' in log       # the conductor cleaned nodes
         assert 'to provision state "active"' in log         # and deployed nova's builds
         # nova's driver lists nodes with its own field set, over HTTP (through the proxy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -12,9 +13,10 @@ import pytest
 from auditor.report.model import failing
 
 
-def auditor(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def auditor(*args: str, timeout: float = 600, env: dict | None = None
+            ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "auditor.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 class TestBadInput:
@@ -62,11 +64,14 @@ class TestFailOn:
 
 class TestRun:
     def test_both_modes_merge_into_one_report(self, tmp_path):
-        """A run in both modes writes one report with a run per mode and exits by --fail-on."""
+        """A run in both modes writes one report with a run per mode and exits by --fail-on;
+        its default work directory (one fresh directory per mode inside) is removed after
+        the clean run."""
         out = tmp_path / "report.json"
         proc = auditor("run", "concurrent-claims", "--nodes", "8", "--workers", "4",
-                       "--report", str(out), "--fail-on", "never")
+                       "--report", str(out), "--fail-on", "never", env={"TMPDIR": str(tmp_path)})
         assert proc.returncode == 0, proc.stderr[-3000:]
+        assert not list(tmp_path.glob("nova-rt-auditor-*")), proc.stderr[-3000:]
         report = json.loads(out.read_text())
         assert report["schema"] == "auditor.report/1"
         assert report["target"]["concurrency"] == "threading+eventlet"
@@ -97,8 +102,9 @@ class TestNoSecretInArtefacts:
                       "--report", str(report), "--fail-on", "never")
         assert run.returncode == 0, run.stderr[-3000:]
         shape = re.compile(rb"Cnry[A-Za-z0-9]{12}")
-        in_conf = set(shape.findall((workdir / "nova.conf").read_bytes()))
-        kept = {value for path in workdir.glob("nova*") if path.is_file()
+        rundir = next(workdir.glob("run-*"))   # a fresh directory per run
+        in_conf = set(shape.findall((rundir / "nova.conf").read_bytes()))
+        kept = {value for path in rundir.glob("nova*") if path.is_file()
                 for value in shape.findall(path.read_bytes())} - in_conf
         assert len(in_conf) >= 4 and len(kept) >= 2, (in_conf, kept)
         planted = {value.decode() for value in in_conf | kept}

@@ -63,6 +63,7 @@ class TestReportSchema:
         (("findings", 0, "count"), 0),
         (("findings", 0, "evidence"), {"n": 3}),
         (("runs", 0, "outcome"), "crashed"),
+        (("runs", 0, "determinism"), 7),
         (("summary", "events", "LogEvent"), "many"),
     ])
     def test_wrong_content_is_refused(self, report_schema, run_report, path, value):
@@ -73,6 +74,14 @@ class TestReportSchema:
             node = node[key]
         node[path[-1]] = value
         assert _errors(report_schema, doc)
+
+    def test_interrupted_run_and_determinism_validate(self, report_schema, run_report):
+        """``auditor run``'s own run fields: every run says what the seed fixes; the run
+        Ctrl-C stopped is ``interrupted``."""
+        doc = json.loads(json.dumps(run_report[1]))
+        assert all("timing-dependent" in r["determinism"] for r in doc["runs"])
+        doc["runs"][-1]["outcome"] = "interrupted"
+        assert _errors(report_schema, doc) == []
 
     @pytest.mark.parametrize("key", ["tool", "target", "runs", "findings", "coverage", "summary"])
     def test_required_sections(self, report_schema, run_report, key):

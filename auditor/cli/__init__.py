@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         if handler is not None:
             return handler(args)
         if args.child:
-            return run.child(run.RunOptions.from_json(args.child), args.output)
+            return run.child(run.RunOptions.load(args.child), args.output)
         return run.run(args)
     except UsageError as e:
         print(f"auditor: error: {e}", file=sys.stderr)

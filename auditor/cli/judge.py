@@ -43,8 +43,8 @@ def load_baseline(path: str) -> dict:
 
 
 def check_output(path: str | None, fmt: str | None, *, traces: bool = False) -> str | None:
-    """The output's format (``fmt``, or from its extension); ``UsageError`` if its directory
-    is missing or the extension names no format."""
+    """The output's format (``fmt``, or from its extension); ``UsageError`` if it is a
+    directory, its directory is missing, it is not writable or the extension names no format."""
     from auditor.report.formats import FORMATS
 
     if path is None:
@@ -52,6 +52,9 @@ def check_output(path: str | None, fmt: str | None, *, traces: bool = False) -> 
     if os.path.isdir(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise UsageError(f"cannot write {path!r}: it is a directory or its directory "
                          f"does not exist")
+    if not os.access(path if os.path.exists(path) else os.path.dirname(os.path.abspath(path)),
+                     os.W_OK):
+        raise UsageError(f"cannot write {path!r}: permission denied")
     if fmt:
         return fmt
     ext = os.path.splitext(path)[1].lower()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from auditor.config import MAX_NODES, MAX_WORKERS
 from auditor.findings import FAIL_ON
 from auditor.report.gate import DEFAULT_FAIL_ON
 from auditor.nova.runtime import MODES
@@ -23,14 +24,24 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive(text: str) -> int:
+def _positive(text: str, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    if most is not None and value > most:
+        raise argparse.ArgumentTypeError(f"expected a number of at most {most}, got {value}")
     return value
+
+
+def _nodes(text: str) -> int:
+    return _positive(text, MAX_NODES)
+
+
+def _workers(text: str) -> int:
+    return _positive(text, MAX_WORKERS)
 
 
 def _seed(text: str) -> int:
@@ -80,10 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="scenario names (default: all; see 'auditor list')")
     run.add_argument("--mode", choices=(*MODES, "both"),
                      help="nova concurrency mode (default: both, one process each)")
-    run.add_argument("--nodes", type=_positive,
-                     help="Ironic nodes per scenario (default: each scenario's own, 3-24)")
-    run.add_argument("--workers", type=_positive,
-                     help="concurrent workers per scenario (default: each scenario's own, 2-8)")
+    run.add_argument("--nodes", type=_nodes,
+                     help=f"Ironic nodes per scenario (1-{MAX_NODES}: a large region; "
+                          "default: each scenario's own, 3-24)")
+    run.add_argument("--workers", type=_workers,
+                     help=f"concurrent workers per scenario (1-{MAX_WORKERS}: one thread "
+                          "each, far past where claims contend; default: each scenario's own, 2-8)")
     run.add_argument("--seed", type=_seed, help="seed for a reproducible run (default: 0)")
     _output(run, "the report", "--report")
     run.add_argument("--format", choices=RUN_FORMATS,
@@ -96,8 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only report this category (repeatable; default: all)")
     run.add_argument("--no-audit", action="store_true",
                      help="plain run: no hooks (accounting invariants are still checked)")
-    run.add_argument("--workdir", help="keep the databases and nova.log here "
-                                       "(default: a temporary directory)")
+    run.add_argument("--workdir", metavar="DIR",
+                     help="make each run's work directory (databases, nova.conf, nova.log; "
+                          "0700) inside DIR and keep it (default: a temporary one, removed "
+                          "after a clean run)")
+    run.add_argument("--keep-workdir", action="store_true",
+                     help="keep the temporary work directory and print its path")
     run.add_argument("--config-file", action="append", default=[], metavar="PATH",
                      help="extra nova.conf to layer over the generated one")
     run.add_argument("--ironic", choices=("sim", "real"), default="sim",
@@ -105,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--db", default="sqlite", metavar="ENGINE_OR_URL",
                      help="nova's and placement's databases: sqlite (default), postgresql, "
                           "mysql (a throwaway server each) or a postgresql:// / mysql:// URL")
-    run.add_argument("--child", metavar="OPTIONS", help=argparse.SUPPRESS)
+    run.add_argument("--child", metavar="OPTIONS_FILE", help=argparse.SUPPRESS)
 
     command("list", help="list the built-in scenarios")
 

@@ -2,7 +2,8 @@
 
 Each concurrency mode runs in a child process of its own (eventlet patches the
 whole process), which writes a JSON report; the parent merges them. Parent and
-child share one ``RunOptions``, serialised as JSON on the child's command line.
+child share one ``RunOptions``, handed over in a 0600 JSON file (never on the
+command line, where ``ps`` would show a ``--db`` password).
 """
 
 from __future__ import annotations
@@ -10,16 +11,27 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Callable
 
 from auditor.cli.parser import UsageError
 from auditor.nova.runtime import MODES
 
-__all__ = ["RunOptions", "run_here", "scenario_names", "run", "child"]
+__all__ = ["RunOptions", "run_here", "scenario_names", "run", "child", "DETERMINISM",
+           "INTERRUPTED"]
+
+#: what ``--seed`` fixes and what stays timing-dependent (each run entry's ``determinism``)
+DETERMINISM = ("seeded: the operations each worker draws, fault choices, node data "
+               "(UUIDs, properties); timing-dependent: thread interleaving, hence which "
+               "concurrent claims race and lose, retries, durations and event counts")
+#: the outcome of the scenario Ctrl-C stopped (the report holds the runs before it)
+INTERRUPTED = "interrupted"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,12 +51,15 @@ class RunOptions:
     db: str = "sqlite"                   # sqlite | postgresql | mysql | a URL
     spans: str | None = None             # write the timeline's spans to this file
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
+    def save(self, path: str) -> None:
+        """Write these options to a new file ``path``, readable by this user only."""
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            json.dump(dataclasses.asdict(self), f)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunOptions":
-        data: dict[str, Any] = json.loads(text)
+    def load(cls, path: str) -> "RunOptions":
+        with open(path, encoding="utf-8") as f:
+            data: dict[str, Any] = json.load(f)
         for name in ("scenarios", "config_files", "categories"):
             data[name] = tuple(data[name])
         return cls(**data)
@@ -79,34 +94,75 @@ def run_here(opts: RunOptions,
     spans = SpanFile(opts.spans, "auditor run", f"auditor run [{opts.mode}]") \
         if opts.spans else None
     session = AuditSession(config, observer=spans.observe if spans else None).start()
+    env = None
     try:
         from scenarios import library  # noqa: F401 - registers the scenarios
         from scenarios.framework import REGISTRY, run_scenario
         from scenarios.environment import Environment
 
-        env = Environment.get(opts.workdir, opts.config_files, plant=session.canaries.plant,
-                              ironic=opts.ironic, db=opts.db)
-        seed_canaries(session, env.conf, "run.conf_canaries")
-        for name in opts.scenarios:
-            sc = REGISTRY[name]
-            if progress:   # every scenario shows, whether or not it reports steps
-                progress(name, "scenario", 0, 1)
-            session.begin_run(f"{name}[{opts.mode},seed={opts.seed}]")
-            result, _ = run_scenario(
-                sc, env, seed=opts.seed, nodes=opts.nodes, workers=opts.workers,
-                sink=session.sink, plant=session.canaries.plant,
-                progress=(lambda label, done, total, _n=name: progress(_n, label, done, total))
-                if progress else None)
-            session.end_run(result.outcome, result.duration_s, errors=result.errors,
-                            stats=result.stats)
-            if progress:
-                progress(name, "scenario", 1, 1)
+        with _interruptible() as stopped:
+            pending, begun, started = list(opts.scenarios), False, time.monotonic()
+            try:
+                env = Environment.get(opts.workdir, opts.config_files,
+                                      plant=session.canaries.plant, ironic=opts.ironic,
+                                      db=opts.db)
+                seed_canaries(session, env.conf, "run.conf_canaries")
+                while pending:
+                    name = pending[0]
+                    session.begin_run(f"{name}[{opts.mode},seed={opts.seed}]")
+                    begun, started = True, time.monotonic()
+                    if progress:   # every scenario shows, whether or not it reports steps
+                        progress(name, "scenario", 0, 1)
+                    result, _ = run_scenario(
+                        REGISTRY[name], env, seed=opts.seed, nodes=opts.nodes,
+                        workers=opts.workers, sink=session.sink, plant=session.canaries.plant,
+                        progress=(lambda label, done, total, _n=name:
+                                  progress(_n, label, done, total)) if progress else None)
+                    if stopped.is_set():  # run_scenario recorded it as the scenario's error
+                        raise KeyboardInterrupt
+                    session.end_run(result.outcome, result.duration_s, errors=result.errors,
+                                    stats=result.stats, determinism=DETERMINISM)
+                    begun = False
+                    pending.pop(0)
+                    if progress:
+                        progress(name, "scenario", 1, 1)
+            except BaseException:  # noqa: BLE001 - after Ctrl-C, nova's cleanup may fail too
+                if not stopped.is_set():
+                    raise
+                if pending:
+                    if not begun:
+                        session.begin_run(f"{pending[0]}[{opts.mode},seed={opts.seed}]")
+                    session.end_run(INTERRUPTED, time.monotonic() - started,
+                                    errors=["interrupted (SIGINT) before it completed"],
+                                    determinism=DETERMINISM)
     finally:
         session.stop()
         if spans is not None:
             spans.close()
-    return session.report(target(mode=opts.mode, workdir=env.workdir,
-                                 **env.backends.describe()))
+    where = ({"workdir": env.workdir, **env.backends.describe()} if env is not None
+             else {"workdir": opts.workdir or ""})
+    return session.report(target(mode=opts.mode, **where))
+
+
+class _interruptible:
+    """In the main thread: the first SIGINT sets the yielded event and interrupts the
+    scenario; later ones are ignored, so the partial report is written."""
+
+    def __enter__(self) -> threading.Event:
+        self.stopped = threading.Event()
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self.stopped
+
+    def _on_sigint(self, signum, frame) -> None:
+        if not self.stopped.is_set():
+            self.stopped.set()
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        if self.old is not None:  # once interrupted, stay deaf while the report is written
+            signal.signal(signal.SIGINT, signal.SIG_IGN if self.stopped.is_set() else self.old)
 
 
 def options(args, conf) -> RunOptions:
@@ -122,9 +178,9 @@ def options(args, conf) -> RunOptions:
     bad = [c for c in conf["categories"] if c not in categories()]
     if bad:
         raise UsageError(f"unknown category {bad[0]!r}; choose from {', '.join(categories())}")
-    for path in args.config_file:
-        if not os.path.isfile(path):
-            raise UsageError(f"config file {path!r} does not exist")
+    _check_config_files(args.config_file)
+    if args.workdir:
+        _check_workdir(args.workdir)
     if args.timeline and not os.path.isdir(os.path.dirname(os.path.abspath(args.timeline))):
         raise UsageError(f"cannot write {args.timeline!r}: its directory does not exist")
     from scenarios.framework import REGISTRY
@@ -165,6 +221,38 @@ def _quiet_start(mode: str) -> str:
         return aside.read().decode("utf-8", "replace")
 
 
+def _check_config_files(paths: list[str]) -> None:
+    from auditor.redact import Redactor, config_secrets
+
+    for path in paths:
+        if os.path.isdir(path):
+            raise UsageError(f"config file {path!r} is a directory")
+        if not os.path.exists(path):
+            raise UsageError(f"config file {path!r} does not exist")
+        if not os.path.isfile(path):
+            raise UsageError(f"config file {path!r} is not a regular file")
+        if not os.access(path, os.R_OK):
+            raise UsageError(f"config file {path!r} is not readable")
+    try:
+        config_secrets(paths)
+    except Exception as e:  # noqa: BLE001 - oslo.config's parse errors have no common base
+        first = Redactor().text(str(e).strip().splitlines()[0] if str(e).strip() else "")
+        raise UsageError(f"config files {', '.join(map(repr, paths))} do not parse: "
+                         f"{type(e).__name__}: {first}") from None
+
+
+def _check_workdir(path: str) -> None:
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise UsageError(f"--workdir {path!r} is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"--workdir {path!r} is not writable")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--workdir {path!r} cannot be created in {parent!r}")
+
+
 def child(opts: RunOptions, report_path: str) -> int:
     """Run ``opts`` (one mode) in this process; write the JSON report to ``report_path``."""
     import logging
@@ -173,6 +261,7 @@ def child(opts: RunOptions, report_path: str) -> int:
 
     from auditor.cli.progress import Progress
 
+    os.umask(0o077)  # work files (nova.conf with secrets, nova.log, databases): 0600
     started = _quiet_start(opts.mode)
     logging.captureWarnings(True)   # later warnings go to the log, not over the progress bars
     try:
@@ -187,43 +276,111 @@ def child(opts: RunOptions, report_path: str) -> int:
         print(f"[{opts.mode}] start-up warnings (eventlet, nova): {path}", file=sys.stderr)
     with open(report_path, "w") as f:
         json.dump(report, f)
-    return 0
+    return 130 if _interrupted(report) else 0
+
+
+def _interrupted(report: dict) -> bool:
+    return any(r["outcome"] == INTERRUPTED for r in report["runs"])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Linux: SIGKILL this child when the parent dies, however it dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM handler still kills
+        pass
+
+
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _run_child(cmd: list[str], redactor) -> int:
+    """Run one child, its stdout and stderr copied redacted to our stderr; kill it if we stop."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    try:
+        while True:
+            try:
+                redactor.lines(proc.stdout, sys.stderr)
+                return proc.wait()
+            except KeyboardInterrupt:  # the child has it too: let it write its partial report
+                proc.send_signal(signal.SIGINT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def run(args) -> int:
     """The parent: one child per mode, their reports merged, judged, printed and written."""
     from auditor.cli import judge
-    from auditor.report.model import merge_reports
-    from auditor.tracing.trace_file import read_trace
+    from auditor.redact import Redactor, config_secrets
 
     conf = judge.settings(args, scenarios=args.scenarios, mode=args.mode, nodes=args.nodes,
                           workers=args.workers, seed=args.seed, categories=args.category)
     fmt = judge.check_output(args.output, args.format)
     opts = options(args, conf)
+    redactor = Redactor(config_secrets(opts.config_files))
+    if opts.workdir:
+        os.makedirs(opts.workdir, mode=0o700, exist_ok=True)
+    base = opts.workdir or tempfile.mkdtemp(prefix="nova-rt-auditor-")
+    keep = bool(opts.workdir or args.keep_workdir)
+    old_term = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        code, clean = _run_modes(dataclasses.replace(opts, workdir=base), args, conf, fmt,
+                                 redactor)
+    except SystemExit:  # SIGTERM: the child is killed by _run_child's finally
+        print(f"auditor: terminated; work directory kept: {base}", file=sys.stderr)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    if keep or not clean:
+        print(f"auditor: work directory kept: {base}", file=sys.stderr)
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+    return code
+
+
+def _run_modes(opts: RunOptions, args, conf, fmt: str | None, redactor) -> tuple[int, bool]:
+    """Run every mode; ``(exit status, whether every run completed)``."""
+    from auditor.cli import judge
+    from auditor.report.model import merge_reports
+    from auditor.tracing.trace_file import read_trace
+
     record = args.timeline or (args.output and fmt == "html")
     reports, traces = [], []
+    interrupted = False
     with tempfile.TemporaryDirectory(prefix="auditor-run-") as tmp:
         modes = MODES if opts.mode == "both" else (opts.mode,)
         for mode in modes:
             out = os.path.join(tmp, f"{mode}.json")
             one = dataclasses.replace(opts, mode=mode, spans=os.path.join(
                 tmp, f"{mode}.spans.jsonl") if record else None)
-            cmd = [sys.executable, "-m", "auditor.cli", "run", "--child", one.to_json(),
+            given = os.path.join(tmp, f"{mode}.options.json")
+            one.save(given)
+            cmd = [sys.executable, "-m", "auditor.cli", "run", "--child", given,
                    "--output", out]
             started = time.monotonic()
-            code = subprocess.call(cmd)
+            code = _run_child(cmd, redactor)
             if code == 2:  # the child said why in one line (a backend did not start)
-                return 2
-            if code != 0 or not os.path.exists(out):
+                return 2, False
+            interrupted = code == 130
+            if code not in (0, 130) or not os.path.exists(out):
                 print(f"auditor: the {mode} run failed (exit {code}); see the output above",
                       file=sys.stderr)
-                return 1
+                return (130 if interrupted else 1), False
             print(f"[{mode}] done in {time.monotonic() - started:.1f}s", file=sys.stderr)
             with open(out) as f:
                 reports.append(json.load(f))
             if one.spans:
                 traces.append(read_trace(one.spans))
-    report = judge.apply_known(merge_reports(reports) if len(reports) > 1 else reports[0], conf)
+            if interrupted:
+                break
+    report = judge.apply_known(redactor.report(
+        merge_reports(reports) if len(reports) > 1 else reports[0]), conf)
     print(judge.write(report, (), "text", None, conf))
     written = []
     if args.output:
@@ -235,4 +392,9 @@ def run(args) -> int:
     errored = [r["id"] for r in report["runs"] if r["outcome"] != "passed"]
     for line in judge.closing(report, conf, written, errored):
         print(line)
-    return judge.exit_status(report, conf, errored)
+    if interrupted:
+        done = [r["id"] for r in report["runs"] if r["outcome"] != INTERRUPTED]
+        print(f"auditor: interrupted; the report holds the {len(done)} scenario run(s) "
+              f"that completed before Ctrl-C", file=sys.stderr)
+        return 130, False
+    return judge.exit_status(report, conf, errored), not errored

@@ -19,7 +19,7 @@ __all__ = ["SCHEMA", "finding_record", "build_report", "merge_reports", "load_re
            "read_json", "parse_report", "failing", "ReportError"]
 
 SCHEMA = "auditor.report/1"
-_OUTCOME_RANK = {"passed": 0, "skipped": 0, "failed": 1, "error": 2}
+_OUTCOME_RANK = {"passed": 0, "skipped": 0, "interrupted": 1, "failed": 1, "error": 2}
 
 
 class ReportError(ValueError):

@@ -23,6 +23,7 @@ import random
 import threading
 import time
 
+from scenarios.framework import PerThreadRandom
 from scenarios.standins.images import IMAGE
 
 __all__ = ["Conductor", "NoValidHost", "BuildTimeout", "build_request"]
@@ -59,9 +60,10 @@ class Conductor:
 
         self.cluster = cluster
         # The scheduler's choices depend on the run's seed only (not on host names), so a
-        # sequence of operations replays the same on a fresh cluster; instance uuids must
+        # sequence of operations replays the same on a fresh cluster, and are drawn per
+        # calling thread (not in the order threads interleave); instance uuids must
         # differ between clusters (they share one DB), so they also depend on the hosts.
-        self.rng = random.Random(f"{seed}:scheduler")
+        self.rng = PerThreadRandom(f"{seed}:scheduler")
         self.uuids = random.Random(f"{','.join(hosts)}:{seed}:instances")
         # The scheduler's own placement client (not the computes').
         self.placement = report.SchedulerReportClient()
