@@ -60,6 +60,21 @@ class TestRedaction:
         assert "[SECRET:ironic.driver_info.ipmi_password]" in error["message"]
         assert "[REDACTED:key-value]" in report["runs"][0]["errors"][0]
 
+    def test_trace_finding_lines_pass_the_redaction_point(self):
+        """What ``auditor trace`` writes for a finding: a registered canary and a
+        secret-shaped value are masked in its message and evidence."""
+        from auditor.findings import Finding
+        from auditor.tracing.trace_file import finding_fields
+
+        session = AuditSession()
+        canary = session.canaries.plant("ironic.driver_info.ipmi_password")
+        finding = Finding(AUDITOR_ERROR, f"saw {canary} and password={PASSWORD}",
+                          Site("nova/x.py", 3, "f"), {"raw": f"url http://u:{PASSWORD}@h/"})
+        fields = finding_fields(finding, session.redactor)
+        text = json.dumps(fields)
+        assert canary not in text and PASSWORD not in text
+        assert "[SECRET:ironic.driver_info.ipmi_password]" in fields["message"]
+
     def test_child_crash_and_every_artefact_carry_no_config_password(self, tmp_path):
         """A password in --config-file's [placement] URL: the child crashes on it (placement
         unreachable) and neither the terminal, nor stderr, nor any report format shows it."""
@@ -123,6 +138,13 @@ class TestInputRefusedUpFront:
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0], lines
         assert not list(paths["dir"].glob("nova-rt-auditor-*"))
+
+    def test_bounds_hold_in_the_configuration_file(self, tmp_path):
+        (tmp_path / "auditor.toml").write_text("nodes = 10000000\n")
+        proc = subprocess.run([sys.executable, "-m", "auditor.cli", "config"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and "1-5000" in lines[0], proc.stderr
 
     def test_bounds_are_in_help(self):
         help_text = auditor("run", "--help").stdout
@@ -398,7 +420,7 @@ class TestChildLifecycle:
         out = tmp_path / "partial.json"
         parent = subprocess.Popen(
             [sys.executable, "-m", "auditor.cli", "run", "malformed-nodes", "concurrent-claims",
-             "--mode", "threading", "--nodes", "40", "--workers", "4", "--fail-on", "never",
+             "--mode", "threading", "--nodes", "8", "--workers", "2", "--fail-on", "never",
              "--report", str(out)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
             env={**os.environ, "TMPDIR": str(tmp_path)})
@@ -417,6 +439,8 @@ class TestChildLifecycle:
         report = json.loads(out.read_text())
         assert [(r["id"].split("[")[0], r["outcome"]) for r in report["runs"]] == [
             ("malformed-nodes", "passed"), ("concurrent-claims", "interrupted")]
+        shown = auditor("report", str(out), "--fail-on", "never")   # valid auditor.report/1
+        assert shown.returncode == 0 and "interrupted" in shown.stdout, shown.stderr
 
 
 # -- work directories and the seed ---------------------------------------------------------------

@@ -92,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=(*MODES, "both"),
                      help="nova concurrency mode (default: both, one process each)")
     run.add_argument("--nodes", type=_nodes,
-                     help=f"Ironic nodes per scenario (1-{MAX_NODES}: a large region; "
-                          "default: each scenario's own, 3-24)")
+                     help=f"Ironic nodes per scenario, 1-{MAX_NODES}, a large region "
+                          "(default: each scenario's own, 3-24)")
     run.add_argument("--workers", type=_workers,
-                     help=f"concurrent workers per scenario (1-{MAX_WORKERS}: one thread "
-                          "each, far past where claims contend; default: each scenario's own, 2-8)")
+                     help=f"concurrent workers per scenario, 1-{MAX_WORKERS}: one thread each, "
+                          "far past where claims contend (default: each scenario's own, 2-8)")
     run.add_argument("--seed", type=_seed, help="seed for a reproducible run (default: 0)")
     _output(run, "the report", "--report")
     run.add_argument("--format", choices=RUN_FORMATS,

@@ -3,7 +3,7 @@
 A process's trace is ``trace-start``, then ``lock``/``call``/``entry`` spans and
 ``finding``/``coverage`` records as they are judged, then ``trace-end``. Lines
 are written whole with ``os.write`` to a file created 0600; a finding line is
-``report.model.finding_record`` redacted against every canary, and reading a
+``report.model.finding_record`` redacted (``auditor.redact``), and reading a
 trace aggregates those records with ``report.model.build_report``.
 """
 
@@ -13,10 +13,11 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping
+from typing import Any, BinaryIO, Iterator
 
 from auditor.findings import Finding, redact
 from auditor.nova.runtime import MODES, target
+from auditor.redact import Redactor
 from auditor.report import schema, validate
 from auditor.report.model import ReportError, build_report, finding_record
 
@@ -102,11 +103,12 @@ def site_fields(site) -> dict:
     return {"path": site.path, "line": site.line, "function": site.function}
 
 
-def finding_fields(finding: Finding, secrets: Mapping[str, str]) -> dict[str, Any]:
-    """A ``finding`` line's fields: its finding record, message and evidence redacted."""
+def finding_fields(finding: Finding, redactor: Redactor) -> dict[str, Any]:
+    """A ``finding`` line's fields: its finding record, message and evidence passed through
+    the session's redaction point (``auditor.redact``)."""
     record = finding_record(finding)
-    record["message"] = redact(record["message"], secrets, _REDACT_LIMIT)
-    record["evidence"] = {k: redact(v, secrets, _REDACT_LIMIT)
+    record["message"] = redact(redactor.text(record["message"]), {}, _REDACT_LIMIT)
+    record["evidence"] = {k: redact(redactor.text(v), {}, _REDACT_LIMIT)
                           for k, v in record["evidence"].items()}
     return record
 

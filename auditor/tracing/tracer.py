@@ -209,14 +209,13 @@ class Tracer:
         if not self._flushing.acquire(blocking=False):
             return   # a flush is writing them
         try:
-            secrets = None
             for finding in self.session.fresh():
                 fp = finding.fingerprint
                 if fp in self._written or finding.rule.id in _END_ONLY:
                     continue
                 self._written.add(fp)
-                secrets = secrets if secrets is not None else self.session.canaries.secrets()
-                self.write("finding", first_seen=True, **finding_fields(finding, secrets))
+                self.write("finding", first_seen=True,
+                           **finding_fields(finding, self.session.redactor))
         finally:
             self._flushing.release()
 
@@ -256,11 +255,10 @@ class Tracer:
             drop = None if final else (lambda f: f.rule.id in _END_ONLY)
             found = self.session.end_run("passed", now - self._mono0, drop=drop)
             self.session.reset()
-            secrets = self.session.canaries.secrets()
             for finding in found:
                 fp = finding.fingerprint
                 self._written.add(fp)
-                fields = finding_fields(finding, secrets)
+                fields = finding_fields(finding, self.session.redactor)
                 self._carry[fp] = (fields, self._carry.get(fp, ({}, 0))[1] + 1)
                 self.write("finding", **fields)
             self.write("coverage", t=now, concurrency=concurrency() or MODES[0],
