@@ -104,6 +104,13 @@ class AuditSession:
         if self._installation is not None:
             self._installation.adopt(tracker)
 
+    def gate(self, point: Callable[[Event], None] | None) -> bool:
+        """Route every hook event through ``point`` (the explorer); False when not auditing."""
+        if self._installation is None:
+            return False
+        self._installation.gate(point)
+        return True
+
     @property
     def missing_hook_points(self) -> list[str]:
         return list(getattr(self._installation, "missing", []) or [])

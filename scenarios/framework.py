@@ -194,11 +194,16 @@ def run_scenario(sc: Scenario, env: "Environment", *, seed: int = 0, nodes: int 
                  workers: int | None = None, hosts: int | None = None,
                  progress: Callable[[str, int, int], None] | None = None,
                  sink: Sink | None = None, plant: Callable[[str], str] | None = None,
-                 before: Callable[[Run], None] | None = None) -> tuple[RunResult, Run]:
-    """Build a fresh cluster, run the scenario's script on it, tear the cluster down."""
+                 before: Callable[[Run], None] | None = None,
+                 tag: str = "") -> tuple[RunResult, Run]:
+    """Build a fresh cluster, run the scenario's script on it, tear the cluster down.
+
+    ``tag`` goes into the host names (and so the node uuids): runs in one process
+    with the same seed and different tags do not see each other's records.
+    """
     from scenarios.environment import Cluster
 
-    host_names = [f"{sc.name}-{seed}-cmp{i}" for i in range(hosts or sc.hosts)]
+    host_names = [f"{sc.name}-{seed}{tag}-cmp{i}" for i in range(hosts or sc.hosts)]
     cluster = Cluster(env, host_names, seed=seed)
     run = Run(sc, cluster, seed=seed, nodes=nodes or sc.nodes, workers=workers or sc.workers,
               progress=progress, sink=sink, plant=plant)

@@ -35,6 +35,14 @@ class TestBadInput:
         (("run", "--baseline", "/no/such/b.json"), "cannot read baseline"),
         (("report", "--baseline", "/no/such/b.json", "x.json"), "cannot read baseline"),
         (("baseline", "/no/such/r.json", "-o", "b.json"), "no such file"),
+        (("run", "--explore", "0"), "at least 1"),
+        (("run", "--explore", "some"), "expected a whole number"),
+        (("run", "concurrent-claims", "--explore", "2", "--schedule", "11:1"),
+         "does not go with --explore"),
+        (("run", "concurrent-claims", "--schedule", "eleven"), "is not SEED:INDEX"),
+        (("run", "concurrent-claims", "--schedule", "11:1", "--seed", "12"),
+         "explored from seed 11"),
+        (("run", "concurrent-claims", "rebalance", "--schedule", "11:1"), "name exactly one"),
     ])
     def test_one_line_and_exit_2(self, args, fragment):
         """Bad input: exit 2 and a single line naming the problem."""
@@ -118,3 +126,27 @@ class TestNoSecretInArtefacts:
             artefacts.append(rendered.stdout)
         leaked = {value for value in planted if any(value in t for t in artefacts)}
         assert leaked == set()
+
+
+@pytest.mark.full   # four child processes, ~4 min: over this issue's CI budget
+class TestExploreDeterminism:
+    def test_same_seed_same_findings_in_both_modes(self, tmp_path):
+        """Two explorations from one seed give the same findings (fingerprints, counts,
+        first schedules) in each concurrency mode, and every finding names its schedule."""
+        def explore(name):
+            path = tmp_path / name
+            proc = auditor("run", "concurrent-claims", "--mode", "both", "--nodes", "2",
+                           "--workers", "2", "--seed", "11", "--explore", "2",
+                           "--fail-on", "never", "--report", str(path), timeout=1200)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            report = json.loads(path.read_text())
+            findings = sorted((f["fingerprint"], f["count"], f["schedule"]["id"])
+                              for f in report["findings"])
+            runs = {r["id"]: r["explore"] for r in report["runs"]}
+            return findings, runs
+
+        first, second = explore("a.json"), explore("b.json")
+        assert first[0] == second[0] and first[0]
+        assert set(first[1]) == set(second[1]) and len(first[1]) == 2
+        for summary in first[1].values():
+            assert summary["schedules"] == 2 and summary["distinct_decision_lists"] == 2

@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"concurrent workers per scenario, 1-{MAX_WORKERS}: one thread each, "
                           "far past where claims contend (default: each scenario's own, 2-8)")
     run.add_argument("--seed", type=_seed, help="seed for a reproducible run (default: 0)")
+    run.add_argument("--explore", type=_positive, metavar="N",
+                     help="run N schedules under the controlled scheduler (workload from --seed)")
+    run.add_argument("--schedule", metavar="ID",
+                     help="replay one explored schedule exactly (ID as printed, SEED:INDEX)")
     _output(run, "the report", "--report")
     run.add_argument("--format", choices=RUN_FORMATS,
                      help="report format (default: from the output's extension, else json)")

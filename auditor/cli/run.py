@@ -50,6 +50,8 @@ class RunOptions:
     ironic: str = "sim"                  # sim | real
     db: str = "sqlite"                   # sqlite | postgresql | mysql | a URL
     spans: str | None = None             # write the timeline's spans to this file
+    explore: int | None = None           # run this many schedules under the controlled scheduler
+    schedule: str | None = None          # replay this one schedule id (SEED:INDEX)
 
     def save(self, path: str) -> None:
         """Write these options to a new file ``path``, readable by this user only."""
@@ -89,12 +91,14 @@ def run_here(opts: RunOptions,
 
     mode.apply(opts.mode)
     config = AuditConfig(audit=opts.audit)
+    if opts.explore or opts.schedule:   # parked threads wait by design: waits say nothing
+        config = dataclasses.replace(config, wait_threshold_s=float("inf"))
     if opts.categories:
         config = dataclasses.replace(config, categories=frozenset(opts.categories))
     spans = SpanFile(opts.spans, "auditor run", f"auditor run [{opts.mode}]") \
         if opts.spans else None
     session = AuditSession(config, observer=spans.observe if spans else None).start()
-    env = None
+    env, tallies = None, []
     try:
         from scenarios import library  # noqa: F401 - registers the scenarios
         from scenarios.framework import REGISTRY, run_scenario
@@ -109,6 +113,10 @@ def run_here(opts: RunOptions,
                 seed_canaries(session, env.conf, "run.conf_canaries")
                 while pending:
                     name = pending[0]
+                    if opts.explore or opts.schedule:
+                        tallies.append(_explore(REGISTRY[name], env, session, opts, progress))
+                        pending.pop(0)
+                        continue
                     session.begin_run(f"{name}[{opts.mode},seed={opts.seed}]")
                     begun, started = True, time.monotonic()
                     if progress:   # every scenario shows, whether or not it reports steps
@@ -141,7 +149,9 @@ def run_here(opts: RunOptions,
             spans.close()
     where = ({"workdir": env.workdir, **env.backends.describe()} if env is not None
              else {"workdir": opts.workdir or ""})
-    return session.report(target(mode=opts.mode, **where))
+    from auditor.explore.runs import annotate
+
+    return annotate(session.report(target(mode=opts.mode, **where)), tallies)
 
 
 class _interruptible:
@@ -163,6 +173,23 @@ class _interruptible:
     def __exit__(self, *exc) -> None:
         if self.old is not None:  # once interrupted, stay deaf while the report is written
             signal.signal(signal.SIGINT, signal.SIG_IGN if self.stopped.is_set() else self.old)
+
+
+def _explore(sc, env, session, opts: RunOptions, progress):
+    """One scenario under the controlled scheduler (``auditor.explore``)."""
+    from auditor.explore.runs import explore_scenario
+    from auditor.explore.schedule import ScheduleId
+
+    if opts.schedule:
+        label, indices = f"schedule={opts.schedule}", [ScheduleId.parse(opts.schedule).index]
+    else:
+        label, indices = f"explore={opts.explore}", range(opts.explore or 0)
+    _, tally = explore_scenario(
+        sc, env, session, run_id=f"{sc.name}[{opts.mode},seed={opts.seed},{label}]",
+        seed=opts.seed, indices=indices, nodes=opts.nodes, workers=opts.workers,
+        progress=(lambda label, done, total, _n=sc.name: progress(_n, label, done, total))
+        if progress else None)
+    return tally
 
 
 def options(args, conf) -> RunOptions:
@@ -195,9 +222,11 @@ def options(args, conf) -> RunOptions:
         check(args.ironic, args.db)     # backends usable before any work
     except BackendError as e:
         raise UsageError(str(e)) from None
-    return RunOptions(tuple(scenarios), conf["mode"], conf["seed"], conf["nodes"],
+    seed = _explore_options(args, scenarios, conf["seed"])
+    return RunOptions(tuple(scenarios), conf["mode"], seed, conf["nodes"],
                       conf["workers"], args.workdir, tuple(args.config_file),
-                      tuple(conf["categories"]), not args.no_audit, args.ironic, args.db)
+                      tuple(conf["categories"]), not args.no_audit, args.ironic, args.db,
+                      explore=args.explore, schedule=args.schedule)
 
 
 def _quiet_start(mode: str) -> str:
@@ -253,6 +282,26 @@ def _check_workdir(path: str) -> None:
         raise UsageError(f"--workdir {path!r} cannot be created in {parent!r}")
 
 
+def _explore_options(args, scenarios, seed: int) -> int:
+    """Check ``--explore``/``--schedule`` against the rest; returns the seed to use."""
+    from auditor.explore.schedule import ScheduleError, ScheduleId
+
+    if args.schedule is None:
+        return seed
+    if args.explore is not None:
+        raise UsageError("--schedule replays one schedule; it does not go with --explore")
+    try:
+        sid = ScheduleId.parse(args.schedule)
+    except ScheduleError as e:
+        raise UsageError(str(e)) from None
+    if len(scenarios) != 1:
+        raise UsageError("--schedule replays a schedule of one scenario: name exactly one")
+    if args.seed is not None and args.seed != sid.seed:
+        raise UsageError(f"schedule {sid} was explored from seed {sid.seed}, not --seed "
+                         f"{args.seed}; drop --seed or use the id printed for this seed")
+    return sid.seed
+
+
 def child(opts: RunOptions, report_path: str) -> int:
     """Run ``opts`` (one mode) in this process; write the JSON report to ``report_path``."""
     import logging
@@ -297,9 +346,9 @@ def _terminated(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _run_child(cmd: list[str], redactor) -> int:
+def _run_child(cmd: list[str], redactor, env: dict[str, str] | None = None) -> int:
     """Run one child, its stdout and stderr copied redacted to our stderr; kill it if we stop."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     try:
         while True:
@@ -312,6 +361,13 @@ def _run_child(cmd: list[str], redactor) -> int:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _child_env(opts: RunOptions) -> dict[str, str] | None:
+    """A fixed string hash seed when exploring: nova iterates sets of node names."""
+    if not (opts.explore or opts.schedule):
+        return None
+    return {**os.environ, "PYTHONHASHSEED": "0"}
 
 
 def run(args) -> int:
@@ -364,7 +420,7 @@ def _run_modes(opts: RunOptions, args, conf, fmt: str | None, redactor) -> tuple
             cmd = [sys.executable, "-m", "auditor.cli", "run", "--child", given,
                    "--output", out]
             started = time.monotonic()
-            code = _run_child(cmd, redactor)
+            code = _run_child(cmd, redactor, env=_child_env(opts))
             if code == 2:  # the child said why in one line (a backend did not start)
                 return 2, False
             interrupted = code == 130

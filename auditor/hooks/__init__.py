@@ -19,7 +19,7 @@ installation is not found otherwise (no heap scan).
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from auditor.events import Sink
 from auditor.hooks import config, external_calls, locks, logging_hook, tracker
@@ -53,6 +53,10 @@ class Installation:
     @property
     def active(self) -> bool:
         return self._rec.active
+
+    def gate(self, point: Callable[[Any], None] | None) -> None:
+        """Call ``point(event)`` on the emitting thread after each event (None: stop)."""
+        self._rec.gate = point
 
     def adopt(self, rt: Any) -> None:
         """State-audit a ResourceTracker constructed before ``install``."""

@@ -46,6 +46,8 @@ class Recorder:
         self.lock_exc: dict[int, BaseException] = {}   # owner -> exception seen leaving the semaphore
         self._emitting: set[int] = set()
         self.extras: dict[str, object] = {}            # per-surface state of this installation
+        #: called with every event after the sink: the explorer's decision point (``explore``)
+        self.gate: Callable[[Event], None] | None = None
 
     def stamp(self, who: int | None = None) -> tuple[int, float, int, str]:
         """``(seq, t, owner, thread)``: the common head of every event."""
@@ -67,6 +69,12 @@ class Recorder:
             self.error(exc, "sink")
         finally:
             self._emitting.discard(who)
+        gate = self.gate
+        if gate is not None:
+            try:
+                gate(event)
+            except Exception as exc:  # the scheduler must never break the audited code either
+                self.error(exc, "gate")
 
     def error(self, exc: BaseException, where: str) -> None:
         """Report an internal error of the auditor; never raises."""

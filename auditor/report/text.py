@@ -94,6 +94,11 @@ def _top(console: Console, findings: list[dict[str, Any]], noun: str) -> None:
         mark = f.get("baseline") or f.get("allowed")
         if mark:
             cell.append(f"\n{'baselined' if 'baseline' in f else 'allowed'}: {mark['reason']}")
+        schedule = f.get("schedule")
+        if schedule:
+            cell.append(f"\nschedule {schedule['id']} ({schedule['strategy']}), seen in "
+                        f"{schedule['seen_in']}, {schedule['controlled']:.0%} controlled: "
+                        f"replay with --schedule {schedule['id']}")
         table.add_row(Text(f["severity"].upper()), str(f["count"]), cell)
     console.print(table)
     if len(findings) > TOP:
@@ -107,6 +112,26 @@ def _stale(console: Console, stale: list[dict[str, Any]]) -> None:
     for s in stale:
         console.print(Text(f"  {s['rule']}  {_where(s['location'])}  [{s['fingerprint']}] "
                            f"{s['reason']}"))
+
+
+def _exploration(console: Console, runs: list[dict[str, Any]]) -> None:
+    """Per explored run: schedules, decisions and how much of them the scheduler controlled."""
+    explored = [r for r in runs if "explore" in r]
+    if not explored:
+        return
+    console.print(Text("Exploration (controlled scheduler)", style="bold"))
+    for run in explored:
+        e = run["explore"]
+        line = (f"  {run['id']}: {e['schedules']} schedule(s), {e['decisions']} decisions, "
+                f"{e['controlled']:.1%} controlled, {e['distinct_decision_lists']} distinct")
+        if e["stalls"]:
+            line += f", {e['stalls']} thread(s) let loose after the bound"
+        console.print(Text(line))
+        if e["controlled"] < 1:
+            console.print(Text("  not every decision was controlled: a replay may differ"
+                               if e["controlled"] else
+                               "  NOTHING WAS CONTROLLED: this exploration proves nothing"))
+    console.print()
 
 
 def _coverage(console: Console, coverage: dict[str, Any]) -> None:
@@ -144,5 +169,6 @@ def render(report: Mapping, traces: "Sequence[Trace]" = ()) -> str:
     if stale:
         _stale(console, stale)
     console.print()
+    _exploration(console, report.get("runs", []))
     _coverage(console, report.get("coverage", {}))
     return out.getvalue()

@@ -1,0 +1,73 @@
+"""What a schedule starts from: the same process state whether it runs first or after others.
+
+A schedule run alone (``--schedule ID``) and the same schedule run after
+others in one process must see the same world. What carries over otherwise,
+and what is reset here before every schedule:
+
+- the databases (nova, nova_api, placement): row ids, soft-deleted records and
+  a host's earlier compute nodes. SQLite files are copied once, at the first
+  schedule of the process, and copied back before every schedule (SQLite's
+  backup API, so open pooled connections see the restored pages);
+- nova's process-wide placement client and its ``ProviderTree`` cache
+  (``report.PLACEMENTCLIENT``), the service-version and cell caches;
+- nova's executors (the per-node resource-update pool runs one worker, so
+  which worker takes which node is fixed by the submission order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scenarios.environment import Environment
+
+__all__ = ["FreshState"]
+
+ROLES = ("nova", "nova_api", "placement")
+
+
+class FreshState:
+    """The process's starting state for schedules; ``restore`` before each one."""
+
+    _snapshots: dict[str, sqlite3.Connection] | None = None   # path -> in-memory copy
+
+    def __init__(self, env: "Environment"):
+        self.env = env
+        self.databases = env.backends.sqlite   # other engines are not restored
+
+    def restore(self) -> None:
+        """Put the databases and nova's process-wide caches back as the first schedule saw them."""
+        if self.databases:
+            self._restore_databases()
+        self._reset_nova()
+
+    def _paths(self) -> list[str]:
+        return [f"{self.env.workdir}/{role}.sqlite" for role in ROLES]
+
+    def _restore_databases(self) -> None:
+        cls = type(self)
+        if cls._snapshots is None:
+            snapshots = {}
+            for path in self._paths():
+                memory = sqlite3.connect(":memory:", check_same_thread=False)
+                with contextlib.closing(sqlite3.connect(path)) as db:
+                    db.backup(memory)
+                snapshots[path] = memory
+            cls._snapshots = snapshots
+            return
+        for path, memory in cls._snapshots.items():
+            with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
+                memory.backup(db)
+
+    @staticmethod
+    def _reset_nova() -> None:
+        from nova import conf, context, objects, thread_pool_factory
+        from nova.scheduler.client import report
+
+        conf.CONF.set_override("update_resources_max_workers", 1, group="compute")
+        thread_pool_factory.reset_all_executors()
+        report.PLACEMENTCLIENT = None
+        objects.Service.clear_min_version_cache()
+        context.CELL_CACHE.clear()
