@@ -65,7 +65,10 @@ def explore_scenario(sc, env, session: "AuditSession", *, run_id: str, seed: int
     session.findings.extend(_with_run(tally, run_id))
     entry = {"id": run_id, "outcome": "error" if errors else "passed",
              "duration_s": round(duration, 3), "errors": errors[:10],
-             "explore": tally.summary()}
+             "explore": tally.summary(),
+             "determinism": "controlled: the schedule id fixes the workload and every "
+                            "decision; a replay may differ only where decisions were not "
+                            "controlled (explore.controlled < 1)"}
     session.runs.append(entry)
     return entry, tally
 
