@@ -103,4 +103,5 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
         emitted_only = surface is logging_hook and not force_debug
         ledger.apply(logging_hook.EMITTED_ONLY if emitted_only else surface.TARGETS)
     tracking.adopt_seen()
+    wire.adopt(rec)
     return installation

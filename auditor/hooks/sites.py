@@ -73,11 +73,13 @@ def site(depth: int = 0, frame=None) -> Site:
 
 def site_outside(libraries: tuple[str, ...]) -> Site:
     """The first frame outside the auditor's plumbing and outside ``libraries`` (paths
-    relative to site-packages, such as ``"keystoneauth1/"``): who called the library."""
+    relative to site-packages, such as ``"keystoneauth1/"``) and their generated code
+    (``<string>``): who called the library."""
     f = sys._getframe(1)
     while f is not None:
         filename = f.f_code.co_filename
-        if not _is_internal(filename) and not relpath(filename).startswith(libraries):
+        if not (_is_internal(filename) or filename.startswith("<")
+                or relpath(filename).startswith(libraries)):
             return Site(relpath(filename), f.f_lineno, f.f_code.co_name)
         f = f.f_back
     return UNKNOWN_SITE

@@ -9,13 +9,15 @@ Three narrow points, each where the final values exist:
 - SQLAlchemy ``DefaultDialect.connect``: the DBAPI's connect arguments (host, password, TLS
   options, connect timeout) each time the pool opens a connection.
 - oslo.messaging ``BaseDriver.__init__``: the transport URL's hosts and credentials and, for
-  RabbitMQ, its ``ssl`` options, once per transport.
+  RabbitMQ, its ``ssl`` options, once per transport (``adopt``: nova's transports made
+  before installation).
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import sys
 import urllib.parse
 from typing import Any
 
@@ -25,8 +27,9 @@ from auditor.events import WireCredential, WireEvent
 from auditor.hooks.ledger import Target, Unsupported, wrapping
 from auditor.hooks.recorder import Recorder, enter, guarded, leave, owner
 from auditor.hooks.sites import site_outside
+from auditor.nova import hook_points as hp
 
-__all__ = ["TARGETS", "CREDENTIAL_HEADER", "ENDPOINTS"]
+__all__ = ["TARGETS", "CREDENTIAL_HEADER", "ENDPOINTS", "adopt"]
 
 #: Header names that carry a credential (matched on the lower-cased name).
 CREDENTIAL_HEADER = re.compile(r"token|authorization|password|secret|api-key|cookie")
@@ -205,6 +208,16 @@ def _transport(rec: Recorder, driver: Any) -> None:
               getattr(host, "port", None), bool(ssl and ssl[0]), ssl[1] if ssl and ssl[0] else None,
               bool(ssl and ssl[2]), timeout, None, f"{scheme} password",
               (WireCredential("url-password", str(password)),) if password else ())
+
+
+def adopt(rec: Recorder) -> None:
+    """Record nova's message-bus transports made before the hooks were installed (a process
+    that built its environment first, such as a test session)."""
+    rpc = sys.modules.get(hp.RPC_MODULE)
+    for name in hp.RPC_TRANSPORTS:
+        driver = getattr(getattr(rpc, name, None), "_driver", None)
+        if driver is not None:
+            _transport(rec, driver)
 
 
 def _rabbit_ssl(conf: Any) -> tuple[bool, bool, bool] | None:
