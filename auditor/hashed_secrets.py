@@ -152,11 +152,12 @@ def read_secrets_file(path: str) -> Iterator[tuple[int, str]]:
     """``(line number, secret)`` for each non-empty line of ``path``, which must be a regular
     file owned by this user or root and neither group- nor world-readable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise SecretsFileError(f"{ENV_SECRETS_FILE}={path}: {exc.strerror}") from None
-    with os.fdopen(fd, "r", encoding="utf-8", newline="") as f:
-        st = os.fstat(f.fileno())
+    try:
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise SecretsFileError(f"{ENV_SECRETS_FILE}={path}: not a regular file")
         if st.st_mode & 0o077:
@@ -165,6 +166,10 @@ def read_secrets_file(path: str) -> Iterator[tuple[int, str]]:
                 f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
         if st.st_uid not in (os.getuid(), 0):
             raise SecretsFileError(f"{ENV_SECRETS_FILE}={path}: owned by another user")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "r", encoding="utf-8", newline="") as f:
         for number, line in enumerate(f, 1):
             secret = line.rstrip("\r\n")
             if secret:

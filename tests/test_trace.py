@@ -554,3 +554,46 @@ def test_interval_flush_writes_findings_before_exit(tmp_path):
                    script(tmp_path, body), str(out), env=clean_env())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "flushed"
+
+
+FILE_LEAK = '''\
+import logging, sys
+import nova
+logging.getLogger("nova.trace_test").warning("driver said %r", {"info": sys.argv[1]})
+'''
+
+
+class TestSecretsFile:
+    """``AUDITOR_SECRETS_FILE``: extra secrets a traced process never holds, watched hashed."""
+
+    SECRET = "Bmc\\Pass-77x"
+
+    def test_a_file_secret_is_found_and_never_written(self, tmp_path):
+        """The second line's secret, logged repr-escaped, is a canary finding of
+        ``secrets-file:2``; neither the trace nor the report holds it in any form."""
+        path = tmp_path / "secrets"
+        path.write_text(f"other-secret-1\n{self.SECRET}\n")
+        path.chmod(0o600)
+        proc = traced(tmp_path / "t.jsonl", PY, script(tmp_path, FILE_LEAK), self.SECRET,
+                      env=clean_env(AUDITOR_SECRETS_FILE=str(path)))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        traces = sorted(tmp_path.glob("t.jsonl*"))
+        rep = auditor("report", "--format", "json", "--fail-on", "never", *map(str, traces))
+        hits = [f for f in json.loads(rep.stdout)["findings"]
+                if f["rule"] == "sensitive-log/canary"]
+        assert [(f["evidence"]["source"], f["evidence"]["form"]) for f in hits] == [
+            ("secrets-file:2", "repr")]
+        written = rep.stdout + "".join(t.read_text() for t in traces)
+        assert self.SECRET not in written and repr(self.SECRET)[1:-1] not in written
+
+    def test_refused_when_others_can_read_it(self, tmp_path):
+        """A world-readable secrets file: one line, exit 2, nothing run."""
+        path = tmp_path / "secrets"
+        path.write_text(f"{self.SECRET}\n")
+        path.chmod(0o644)
+        proc = traced(tmp_path / "t.jsonl", PY, "-c", "print('ran')",
+                      env=clean_env(AUDITOR_SECRETS_FILE=str(path)))
+        assert proc.returncode == 2 and "ran" not in proc.stdout
+        [line] = proc.stderr.strip().splitlines()
+        assert "AUDITOR_SECRETS_FILE" in line and "chmod 600" in line
+        assert self.SECRET not in proc.stderr
