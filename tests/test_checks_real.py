@@ -558,13 +558,17 @@ class TestWire:
 
     def test_quiet_on_unmodified_nova(self, audit):
         """As installed: every credential traced to configuration, verification on, nothing
-        sent in plaintext to a remote peer; placement, database and bus reached."""
+        sent in plaintext to a remote peer; placement, database and bus reached. Placement
+        requests under the semaphore have no timeout (docs/findings.md, finding 14)."""
         a = audit().start()
         a.boot()
         found = a.findings()
         assert [f.rule.id for f in found if f.rule.id in (
             "hard-coded/wire", "external-call/tls-unverified",
             "external-call/plaintext-credentials")] == []
+        assert {(f.site.path, f.evidence["endpoint"]) for f in found
+                if f.rule.id == "external-call/no-timeout"} == {
+            ("nova/scheduler/client/report.py", "placement")}
         assert {"placement", "database", "message-bus"} <= a.session.coverage.hit["endpoints"]
         assert any(c.startswith("placement:") and c.endswith("credentials X-Auth-Token")
                    for c in a.session.coverage.facts["channels"])

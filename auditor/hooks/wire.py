@@ -117,24 +117,52 @@ def _arg(args: tuple, kwargs: dict, at: dict, name: str) -> Any:
     return args[i] if i < len(args) else kwargs.get(name)
 
 
+_peers: dict[str, tuple[str, str, int | None, tuple[WireCredential, ...]]] = {}
+_credential_names: dict[str, bool] = {}
+
+
+def _peer(url: str) -> tuple[str, str, int | None, tuple[WireCredential, ...]]:
+    """``(scheme, host, port, URL password)`` of a URL, cached by its scheme and authority."""
+    key = "/".join(url.split("/", 3)[:3])     # scheme://authority
+    found = _peers.get(key)
+    if found is None:
+        parts = urllib.parse.urlsplit(url)
+        if len(_peers) > 256:
+            _peers.clear()
+        found = _peers[key] = (parts.scheme, parts.hostname or "", parts.port,
+                               _url_password(parts))
+    return found
+
+
+def _credential_header(name: Any) -> bool:
+    found = _credential_names.get(name)
+    if found is None:
+        found = _credential_names[name] = bool(CREDENTIAL_HEADER.search(str(name).lower()))
+    return found
+
+
 @guarded("wire.http")
 def _http(rec: Recorder, who: int, session: Any, args: tuple, kwargs: dict, at: dict) -> None:
     stack = rec.extras.get("wire", {}).get(who) or [(None, getattr(session, "auth", None))]
     service, plugin = stack[-1]
-    url = urllib.parse.urlsplit(str(_arg(args, kwargs, at, "url")))
-    issued = _issued_token(plugin)
-    creds = [WireCredential(name, str(value), issued is not None and str(value) == issued)
-             for name, value in (kwargs.get("headers") or {}).items()
-             if value and CREDENTIAL_HEADER.search(str(name).lower())]
+    scheme, host, port, in_url = _peer(str(_arg(args, kwargs, at, "url")))
+    issued = None
+    creds = []
+    for name, value in (kwargs.get("headers") or {}).items():
+        if value and _credential_header(name):
+            if issued is None:
+                issued = _issued_token(plugin) or ""
+            creds.append(WireCredential(name, str(value), str(value) == issued))
     basic = kwargs.get("auth")
     if isinstance(basic, (tuple, list)) and len(basic) == 2 and basic[1]:
         creds.append(WireCredential("basic-auth", str(basic[1])))
-    verify = kwargs.get("verify", True)
-    retries = [_arg(args, kwargs, at, n) for n in ("connect_retries", "status_code_retries")]
-    _emit(rec, ENDPOINTS.get(service, service or "http"), url.scheme, url.hostname, url.port,
-          url.scheme == "https", verify is not False, bool(kwargs.get("cert")),
-          kwargs.get("timeout"), sum(r for r in retries if isinstance(r, int)),
-          _qualname(plugin), tuple(creds) + _url_password(url))
+    connect, status = (_arg(args, kwargs, at, n) for n in ("connect_retries",
+                                                            "status_code_retries"))
+    _emit(rec, ENDPOINTS.get(service, service or "http"), scheme, host, port,
+          scheme == "https", kwargs.get("verify", True) is not False, bool(kwargs.get("cert")),
+          kwargs.get("timeout"), (connect if isinstance(connect, int) else 0)
+          + (status if isinstance(status, int) else 0), _qualname(plugin),
+          tuple(creds) + in_url)
 
 
 def _issued_token(plugin: Any) -> str | None:
