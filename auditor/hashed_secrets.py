@@ -21,6 +21,7 @@ import threading
 from typing import Iterator
 
 from auditor.checks.secrets_scan import MIN_LENGTH, Hit, variants
+from auditor.tracing.environment import untrusted
 
 __all__ = ["HashedSecrets", "ENV_SECRETS_FILE", "SecretsFileError", "read_secrets_file",
            "file_secrets"]
@@ -160,12 +161,13 @@ def read_secrets_file(path: str) -> Iterator[tuple[int, str]]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise SecretsFileError(f"{ENV_SECRETS_FILE}={path}: not a regular file")
+        why = untrusted(path, st)
+        if why:
+            raise SecretsFileError(f"{ENV_SECRETS_FILE}: {why}")
         if st.st_mode & 0o077:
             raise SecretsFileError(
                 f"{ENV_SECRETS_FILE}={path}: readable or writable by others "
                 f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
-        if st.st_uid not in (os.getuid(), 0):
-            raise SecretsFileError(f"{ENV_SECRETS_FILE}={path}: owned by another user")
     except BaseException:
         os.close(fd)
         raise
