@@ -33,11 +33,13 @@ __all__ = ["TARGETS", "CREDENTIAL_HEADER", "ENDPOINTS", "adopt"]
 
 #: Header names that carry a credential (matched on the lower-cased name).
 CREDENTIAL_HEADER = re.compile(r"token|authorization|password|secret|api-key|cookie")
-#: keystoneauth service types -> endpoint names of the report.
+#: keystoneauth service types -> endpoint names of the report (a request with no service
+#: type, such as the SDK's version discovery, is named ``http``).
 ENDPOINTS = {"placement": "placement", "baremetal": "ironic"}
 #: Library frames skipped when naming the call site.
 _LIBRARIES = ("keystoneauth1/", "openstack/", "requests/", "urllib3/", "sqlalchemy/",
-              "oslo_db/", "oslo_messaging/", "stevedore/", "kombu/", "oslo_utils/")
+              "oslo_db/", "oslo_messaging/", "stevedore/", "kombu/", "oslo_utils/",
+              "neutronclient/", "glanceclient/", "cinderclient/")
 _PG_TLS = {"require": False, "verify-ca": True, "verify-full": True}
 
 
