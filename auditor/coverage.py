@@ -188,6 +188,7 @@ class CoverageCounter:
             out[name] = {"total": len(every), "hit": len(hit & every),
                          "ids_hit": sorted(hit & every), "ids_missed": sorted(every - hit)}
         for name, ids in self.facts.items():
-            out[name] = {"total": len(ids), "hit": len(ids), "ids_hit": sorted(ids)}
+            out[name] = {"total": len(ids), "hit": len(ids), "ids_hit": sorted(ids),
+                         "facts": True}
         out["missing_hook_points"] = sorted(set(missing_hook_points) | set(self.universe.missing))
         return out
