@@ -12,7 +12,8 @@ Rules
                              service or a request context.
 
 A credential is traced when it equals a registered secret or contains one in any form
-the sensitive-log scanner knows (``admin:<token>``, base64 of ``user:password``). One
+the sensitive-log scanner knows (``admin:<token>``, base64 of ``user:password``), judged
+at the end of the run (or of a trace's window) against every secret known by then. One
 finding per (call site, endpoint, credential kind) per run; evidence names the endpoint,
 the kind, the auth plugin and the length, never the value.
 
@@ -56,7 +57,8 @@ class WireCredentialCheck:
         self._registry = registry
         self._following = FollowingScanner(registry)
         self.run = run
-        self._seen: set[str] = set()
+        #: call site and credential kind -> its first untraced occurrence (until ``finish``)
+        self._pending: dict[str, tuple[WireEvent, Any]] = {}
 
     @classmethod
     def for_run(cls, ctx: RunContext) -> "WireCredentialCheck":
@@ -71,25 +73,29 @@ class WireCredentialCheck:
         return hits[0].source if hits else None
 
     def observe(self, event: WireEvent) -> Iterable[Finding]:
-        found = []
+        """Note each credential not traced yet; judged at ``finish``, against the registry as
+        it is then (a process may send before its configuration's secrets are known: nova's
+        ``parse_args`` opens the message bus before it returns)."""
         for cred in event.credentials:
-            if cred.issued or masked(cred.value) or self.origin(cred.value) is not None:
+            ident = f"{event.site.path}:{event.site.function}:{event.endpoint}:{cred.kind}"
+            if (ident in self._pending or cred.issued or masked(cred.value)
+                    or self.origin(cred.value) is not None):
                 continue
-            key = f"{event.endpoint}:{cred.kind}"
-            ident = f"{event.site.path}:{event.site.function}:{key}"
-            if ident in self._seen:
+            self._pending[ident] = (event, cred)
+        return ()
+
+    def finish(self) -> Iterable[Finding]:
+        found = []
+        for event, cred in self._pending.values():
+            if self.origin(cred.value) is not None:
                 continue
             what = f"{cred.kind} header" if cred.kind[:1].isupper() else cred.kind
-            finding = Finding(
+            found.append(Finding(
                 WIRE, f"A credential ({what}, {len(cred.value)} characters) sent to "
                 f"{event.endpoint} at {address(event)} is held by no configuration "
                 f"(auth: {event.auth})", event.site,
                 {"endpoint": event.endpoint, "kind": cred.kind, "auth": event.auth,
                  "peer": address(event), "length": str(len(cred.value))},
-                key=key, run=self.run)
-            self._seen.add(ident)
-            found.append(finding)
+                key=f"{event.endpoint}:{cred.kind}", run=self.run))
+        self._pending = {}
         return found
-
-    def finish(self) -> Iterable[Finding]:
-        return ()
