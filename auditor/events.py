@@ -237,7 +237,8 @@ class WireCredential:
 
     kind: str            # the header (X-Auth-Token, Authorization ...), url-password, password
     value: str
-    issued: bool = False  # obtained at run time from the identity service (auth plugin)
+    issued: bool = False  # obtained at run time (identity service, request context) or the
+    #                       no-auth plugin's placeholder: not configuration, not hard-coded
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

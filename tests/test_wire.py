@@ -64,6 +64,18 @@ class TestHooks:
         assert channel(event).startswith("placement: http to loopback 127.0.0.1; TLS off, "
                                          "verification disabled; client cert no; timeout 7 s")
 
+    def test_no_auth_placeholder_is_not_a_credential(self, server, wire_events):
+        """keystoneauth's no-auth plugin (nova's ``[ironic] auth_type = none``) sends
+        ``X-Auth-Token: notused``: recorded as the plugin's, never judged hard-coded."""
+        from keystoneauth1 import noauth, session
+
+        session.Session(auth=noauth.NoAuth()).get(
+            f"{server}/v1", endpoint_filter={"service_type": "baremetal"},
+            endpoint_override=server)
+        [event] = wire_events
+        assert event.endpoint == "ironic"
+        assert [(c.kind, c.issued) for c in event.credentials] == [("X-Auth-Token", True)]
+
     def test_database_connection(self, wire_events):
         """A SQLAlchemy connection: a local file, no credentials, its timeout."""
         import sqlalchemy

@@ -168,11 +168,15 @@ def _http(rec: Recorder, who: int, session: Any, args: tuple, kwargs: dict, at: 
 
 
 def _issued_token(plugin: Any) -> str | None:
-    """The token an auth plugin got at run time (identity service, or a request context)."""
+    """The token an auth plugin got at run time (identity service, or a request context), or
+    the placeholder keystoneauth's no-auth plugin sends (``notused``: no credential)."""
     ref = getattr(plugin, "auth_ref", None)
     token = getattr(ref, "auth_token", None)
-    if token is None and type(plugin).__name__ == "_ContextAuthPlugin":   # nova.context
+    kind = type(plugin).__name__
+    if token is None and kind == "_ContextAuthPlugin":   # nova.context
         token = getattr(plugin, "auth_token", None)
+    elif token is None and kind == "NoAuth" and type(plugin).__module__ == "keystoneauth1.noauth":
+        token = plugin.get_token(None)
     return str(token) if token else None
 
 
