@@ -1,4 +1,11 @@
-"""Canaries: planted and known secret values, and where each one came from."""
+"""The one secrets registry: planted canaries and known secret values, and where each came from.
+
+Audited runs plant canaries (random values, kept in clear) in every secret-bearing input.
+Live tracing knows the values of nova's ``secret=True`` options (in the process's memory
+anyway) and, from ``AUDITOR_SECRETS_FILE``, secrets the process never holds in clear: those
+are kept only as keyed hashes (``auditor.hashed_secrets``). Scanners and checks read both
+through this registry.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import string
 import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+from auditor.hashed_secrets import HashedSecrets, file_secrets
 
 if TYPE_CHECKING:  # pragma: no cover
     from oslo_config import cfg
@@ -30,6 +39,8 @@ class CanaryRegistry:
         self._lock = threading.Lock()
         self._values: dict[str, str] = {}
         self._version = 0
+        #: secrets known only as keyed hashes (``add_hashed``, ``add_file``)
+        self.hashed = HashedSecrets()
 
     def plant(self, source: str) -> str:
         """Return a new unique canary (``Cnry`` + 12 random letters/digits) for ``source``."""
@@ -60,6 +71,21 @@ class CanaryRegistry:
         for source, value in pairs:
             self.add(value, source)
 
+    def add_hashed(self, value: str, source: str) -> None:
+        """Register a secret kept only as keyed hashes of its forms (never in clear)."""
+        if self.hashed.add(value, source):
+            with self._lock:
+                self._version += 1
+
+    def add_file(self, environ: Mapping[str, str] | None = None) -> int:
+        """Add the secrets of the file ``$AUDITOR_SECRETS_FILE`` names, hashed; how many
+        lines it had. Raises ``hashed_secrets.SecretsFileError`` (unreadable, or readable
+        by others)."""
+        pairs = list(file_secrets() if environ is None else file_secrets(environ))
+        for source, value in pairs:
+            self.add_hashed(value, source)
+        return len(pairs)
+
     def secrets(self) -> Mapping[str, str]:
         """A snapshot copy: secret value -> source."""
         with self._lock:
@@ -76,7 +102,8 @@ class CanaryRegistry:
         return value in self._values
 
     def source(self, value: str) -> str | None:
-        return self._values.get(value)
+        """The source of a secret equal to ``value``, in clear or hashed."""
+        return self._values.get(value) or self.hashed.source_of(value)
 
     def from_config(self, conf: "cfg.ConfigOpts") -> list[tuple[str, str]]:
         """Register and return the secrets of ``conf`` (see module function ``from_config``)."""

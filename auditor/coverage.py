@@ -1,4 +1,4 @@
-"""What there is to exercise: log call sites, locked entry points, report client calls.
+"""What there is to exercise: log call sites, locked entry points, report client calls, peers.
 
 Read from the installed nova's source with ``ast`` (nothing is imported), so
 the report can say how much of the tracker a run actually exercised.
@@ -13,7 +13,9 @@ import importlib.util
 import os
 from typing import Iterable
 
-from auditor.events import CallEvent, EntryEvent, Event, LoadedCode, LogEvent
+from auditor.events import (BadInput, CallEvent, EntryEvent, Event, LoadedCode, LogEvent,
+                            WireEvent)
+from auditor.peers import ENDPOINTS, channel
 
 __all__ = ["Universe", "universe", "CoverageCounter", "TRACKER_PATH", "IRONIC_PATH",
            "REPORT_CLIENT_PATH", "SCANNED_PATHS",
@@ -50,6 +52,8 @@ class Universe:
     ironic_log_lines: dict[int, str] = dataclasses.field(default_factory=dict, hash=False)
     #: modules whose loaded code the hard-coded check scans
     scanned_modules: frozenset[str] = SCANNED_PATHS
+    #: peers reached over a transport the wire hooks see (``auditor.peers.ENDPOINTS``)
+    endpoints: frozenset[str] = ENDPOINTS
 
 
 def _source(module: str) -> str | None:
@@ -143,7 +147,11 @@ class CoverageCounter:
                                          "synchronized_entry_points": set(),
                                          "report_client_calls": set(),
                                          "ironic_log_call_sites": set(),
-                                         "scanned_modules": set()}
+                                         "scanned_modules": set(),
+                                         "endpoints": set()}
+        #: facts, not shares of a universe: how each peer was reached (``peers.channel``),
+        #: which malformed inputs scenarios planted
+        self.facts: dict[str, set[str]] = {"channels": set(), "bad_inputs": set()}
 
     def observe(self, event: Event) -> None:
         if isinstance(event, LogEvent):
@@ -161,6 +169,11 @@ class CoverageCounter:
         elif isinstance(event, CallEvent) and event.surface == "report-client":
             if event.name in self.universe.report_client_calls:
                 self.hit["report_client_calls"].add(event.name)
+        elif isinstance(event, WireEvent):
+            self.hit["endpoints"].add(event.endpoint)
+            self.facts["channels"].add(channel(event))
+        elif isinstance(event, BadInput):
+            self.facts["bad_inputs"].add(f"{event.field}: {event.description}")
 
     def _mark_log(self, line: int) -> None:
         site = self.universe.log_lines.get(line)
@@ -174,5 +187,8 @@ class CoverageCounter:
             every = getattr(self.universe, name)
             out[name] = {"total": len(every), "hit": len(hit & every),
                          "ids_hit": sorted(hit & every), "ids_missed": sorted(every - hit)}
+        for name, ids in self.facts.items():
+            out[name] = {"total": len(ids), "hit": len(ids), "ids_hit": sorted(ids),
+                         "facts": True}
         out["missing_hook_points"] = sorted(set(missing_hook_points) | set(self.universe.missing))
         return out

@@ -229,3 +229,37 @@ class LoadedCode(_Base):
 
 Event = Union[Event, LoadedCode]  # type: ignore[misc]
 __all__ += ["CodeLiteral", "LoadedCode"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireCredential:
+    """A credential one request or connection put on the wire (judged, never reported)."""
+
+    kind: str            # the header (X-Auth-Token, Authorization ...), url-password, password
+    value: str
+    issued: bool = False  # obtained at run time (identity service, request context) or the
+    #                       no-auth plugin's placeholder: not configuration, not hard-coded
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireEvent(_Base):
+    """How the process reached a peer: an HTTP request (keystoneauth), a database connection
+    (SQLAlchemy), a message-bus transport (oslo.messaging); and which credentials it sent."""
+
+    endpoint: str        # placement | ironic | database | message-bus | another service type
+    scheme: str          # https, http, postgresql, mysql, sqlite, rabbit, fake ...
+    host: str            # "" for in-process transports and local files
+    port: int | None
+    tls: bool            # the channel is (or must be) encrypted
+    verify: bool | None  # TLS peer verification on/off; None: not applicable
+    client_cert: bool
+    timeout: float | None   # None: no timeout
+    retries: int | None     # None: not known for this transport
+    auth: str            # the auth plugin or mechanism ("keystoneauth1.token_endpoint.Token")
+    credentials: tuple[WireCredential, ...]
+    site: Site           # the nova (or caller's) code that made the call
+    held: tuple[str, ...]
+
+
+Event = Union[Event, WireEvent]  # type: ignore[misc]
+__all__ += ["WireCredential", "WireEvent"]

@@ -462,6 +462,7 @@ class TestHardCoded:
         for fmt in ("json", "sarif", "text", "claims", "claims-md", "claims-json"):
             assert PLANTED not in render(fmt, report), fmt
         assert all(PLANTED not in f.message + repr(f.evidence) for f in found)
+        assert report["summary"]["events"]["WireEvent"] > 0   # the wire was watched: quiet
 
     def test_quiet_on_unmodified_nova(self, audit):
         """Tracker, Ironic driver and report client as installed: every module scanned, no finding."""
@@ -495,13 +496,79 @@ class TestClaimsView:
         assert row["refuting"][0]["message"] in markdown
         assert row["refuting"][0]["message"] in render("claims", report)
 
-    def test_unmodified_nova_partly_and_not_exercised(self, audit):
-        """Clean code scan: partly exercised (wire tracing is missing), with the modules named;
-        no planted bad input: input validation not exercised."""
-        report = self._report(audit().start(nodes=4))
+    def test_unmodified_nova_upheld_and_not_exercised(self, audit):
+        """Clean code scan and every credential traced: upheld, with the modules and peers
+        named; no planted bad input: input validation not exercised."""
+        a = audit().start(nodes=4)
+        a.workload()
+        a.findings()
+        report = a.session.report({"nova": "34", "ironic": {"backend": "sim"}})
         rows = {c["area"]: c for c in claims.evaluate(report)}
         hard = rows["hard-coded sensitive values"]
-        assert hard["verdict"] == claims.PARTLY and "not yet traced" in hard["reason"]
-        assert hard["coverage"][0]["hit"] == hard["coverage"][0]["total"] == 3
+        assert hard["verdict"] == claims.UPHELD, hard["reason"]
+        assert [(c["section"], c["hit"], c["total"]) for c in hard["coverage"]] == [
+            ("scanned_modules", 3, 3), ("endpoints", 3, 3)]
+        assert hard["events"]["LoadedCode"] >= 1 and hard["events"]["WireEvent"] >= 2
+        external = rows["external calls"]
+        assert any(line.startswith("placement: http to loopback 127.0.0.1")
+                   for line in external["facts"]["channels"])
         assert rows["input validation"]["verdict"] == claims.NOT_EXERCISED
         assert json.loads(render("claims-json", report))["claims"] == list(rows.values())
+
+
+class TestWire:
+    """Credentials on the wire traced to configuration; channels judged from what was used."""
+
+    def test_run_time_credential_sent_to_placement(self, audit, monkeypatch):
+        """A service token built at run time and sent with placement GETs is found by the wire
+        check alone (the code scan sees no literal), at the patched call site, never shown."""
+        from nova.scheduler.client import report
+
+        sent: list[str] = []
+
+        def get(self, url, version=None, global_request_id=None):
+            token = "-".join(["svc", uuid.uuid4().hex])   # built at run time, in no config
+            sent.append(token)
+            return self._client.get(url, microversion=version, headers={"X-Service-Token": token},
+                                    global_request_id=global_request_id)
+
+        monkeypatch.setattr(report.SchedulerReportClient, "get", get)
+        a = audit().start()
+        a.boot()
+        found = a.findings()
+        hard = [f for f in found if f.category == "hard-coded"]
+        assert [(f.rule.id, f.evidence["endpoint"], f.evidence["kind"]) for f in hard] == [
+            ("hard-coded/wire", "placement", "X-Service-Token")]
+        assert (hard[0].site.path.endswith("test_checks_real.py"), hard[0].site.function) == (
+            True, "get")
+        assert sent
+        out = "".join(render(fmt, a.session.report({"nova": "34"}))
+                      for fmt in ("json", "sarif", "text", "claims-md"))
+        assert not [t for t in sent if t in out]
+
+    def test_unverified_tls_session(self, audit, monkeypatch):
+        """The report client's keystoneauth session with verification off: tls-unverified."""
+        a = audit().start()
+        monkeypatch.setattr(a.compute.rt.reportclient._client.session, "verify", False)
+        a.boot()
+        found = [f for f in a.findings() if f.category == "external-call"]
+        unverified = [f for f in found if f.rule.id == "external-call/tls-unverified"]
+        assert unverified and {f.evidence["endpoint"] for f in unverified} == {"placement"}
+        assert "plain http now" in unverified[0].message
+
+    def test_quiet_on_unmodified_nova(self, audit):
+        """As installed: every credential traced to configuration, verification on, nothing
+        sent in plaintext to a remote peer; placement, database and bus reached. Placement
+        requests under the semaphore have no timeout (docs/findings.md, finding 14)."""
+        a = audit().start()
+        a.boot()
+        found = a.findings()
+        assert [f.rule.id for f in found if f.rule.id in (
+            "hard-coded/wire", "external-call/tls-unverified",
+            "external-call/plaintext-credentials")] == []
+        assert {(f.site.path, f.evidence["endpoint"]) for f in found
+                if f.rule.id == "external-call/no-timeout"} == {
+            ("nova/scheduler/client/report.py", "placement")}
+        assert {"placement", "database", "message-bus"} <= a.session.coverage.hit["endpoints"]
+        assert any(c.startswith("placement:") and c.endswith("credentials X-Auth-Token")
+                   for c in a.session.coverage.facts["channels"])

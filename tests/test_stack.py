@@ -100,6 +100,10 @@ class TestSmallStack:
         assert "_update_available_resource" in cov["synchronized_entry_points"]["ids_hit"]
         assert "instance_claim" in cov["synchronized_entry_points"]["ids_hit"]
         assert cov["report_client_calls"]["hit"] >= 3
+        # every credential the services sent (placement token, RabbitMQ password, Ironic's
+        # no-auth placeholder) is traced to configuration; placement, Ironic and the bus seen
+        assert not [f for f in data["findings"] if f["rule"] == "hard-coded/wire"]
+        assert {"placement", "ironic", "message-bus"} <= set(cov["endpoints"]["ids_hit"])
 
     def test_no_canary_in_any_artefact(self, small_run):
         """The driver_info secrets enrolled in Ironic appear in no trace, log of nova, report

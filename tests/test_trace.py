@@ -430,16 +430,51 @@ class TestClaims:
         assert logging(80, 1)["verdict"] == claims.PARTLY
         assert logging(0, 0)["verdict"] == claims.NOT_EXERCISED
 
-    def test_capped_claims_are_at_most_partly_exercised(self):
-        """Hard-coded values, external calls and input validation say what evidence is missing."""
-        events = {"LoadedCode": 5, "CallEvent": 9, "BadInput": 3}
-        report = report_with([], events)
-        report["coverage"] = {name: {"total": 3, "hit": 3, "ids_hit": ["a", "b", "c"]}
-                              for name in ("scanned_modules", "report_client_calls")}
-        rows = {c["area"]: c for c in claims.evaluate(report)}
-        for area in ("hard-coded sensitive values", "external calls", "input validation"):
-            assert rows[area]["verdict"] == claims.PARTLY, area
-        assert "not yet traced" in rows["hard-coded sensitive values"]["reason"]
+    def test_input_validation_is_at_most_partly_exercised(self):
+        """Input validation says what evidence is missing, and names the planted inputs."""
+        report = report_with([], {"BadInput": 3})
+        report["coverage"] = {"bad_inputs": {"total": 1, "hit": 1,
+                                             "ids_hit": ["properties.memory_mb: negative"]}}
+        row = {c["area"]: c for c in claims.evaluate(report)}["input validation"]
+        assert row["verdict"] == claims.PARTLY
+        assert "planted malformed input: properties.memory_mb: negative" in claims.render(report)
+
+    def test_code_scan_and_wire_both_needed_for_hard_coded_values(self):
+        """Hard-coded values and external calls are upheld only with the code scan (or the
+        calls) and the wire observed; either alone is partly exercised, saying which is absent."""
+        def rows(events: dict) -> dict:
+            report = report_with([], events)
+            report["coverage"] = {name: {"total": 3, "hit": 3, "ids_hit": ["a", "b", "c"]}
+                                  for name in ("scanned_modules", "report_client_calls",
+                                               "endpoints")}
+            return {c["area"]: c for c in claims.evaluate(report)}
+
+        scan_only = rows({"LoadedCode": 5, "CallEvent": 9})
+        for area in ("hard-coded sensitive values", "external calls"):
+            assert scan_only[area]["verdict"] == claims.PARTLY, area
+            assert "no WireEvent ran" in scan_only[area]["reason"]
+        both = rows({"LoadedCode": 5, "CallEvent": 9, "WireEvent": 4})
+        for area in ("hard-coded sensitive values", "external calls"):
+            assert both[area]["verdict"] == claims.UPHELD, area
+
+    def test_simulated_ironic_is_no_reachable_endpoint(self):
+        """With the in-process Ironic simulator, three of the four endpoints are all there is."""
+        report = report_with([], {"CallEvent": 9, "WireEvent": 4})
+        report["target"]["ironic"] = {"backend": "sim"}
+        report["coverage"] = {"endpoints": {"total": 4, "hit": 3,
+                                            "ids_hit": ["database", "message-bus", "placement"],
+                                            "ids_missed": ["ironic"]}}
+        row = {c["area"]: c for c in claims.evaluate(report)}["external calls"]
+        assert (row["coverage"][0]["hit"], row["coverage"][0]["total"]) == (3, 3)
+
+    def test_channel_findings_and_unvalidated_responses_refute_external_calls(self):
+        """external-call findings and malformed Ironic responses (not claim arguments) refute."""
+        found = [finding("external-call/tls-unverified"),
+                 finding("input-validation/crash", input="properties.memory_mb: negative"),
+                 finding("input-validation/crash", input="instance.host: preset")]
+        row = {c["area"]: c for c in claims.evaluate(
+            report_with(found, {"CallEvent": 3}))}["external calls"]
+        assert row["verdict"] == claims.REFUTED and row["findings"] == 2
 
     def test_external_calls_take_lock_io_and_external_exceptions(self):
         """lock-io and leaked exceptions from placement/Ironic refute the external-calls claim."""
@@ -519,3 +554,46 @@ def test_interval_flush_writes_findings_before_exit(tmp_path):
                    script(tmp_path, body), str(out), env=clean_env())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "flushed"
+
+
+FILE_LEAK = '''\
+import logging, sys
+import nova
+logging.getLogger("nova.trace_test").warning("driver said %r", {"info": sys.argv[1]})
+'''
+
+
+class TestSecretsFile:
+    """``AUDITOR_SECRETS_FILE``: extra secrets a traced process never holds, watched hashed."""
+
+    SECRET = "Bmc\\Pass-77x"
+
+    def test_a_file_secret_is_found_and_never_written(self, tmp_path):
+        """The second line's secret, logged repr-escaped, is a canary finding of
+        ``secrets-file:2``; neither the trace nor the report holds it in any form."""
+        path = tmp_path / "secrets"
+        path.write_text(f"other-secret-1\n{self.SECRET}\n")
+        path.chmod(0o600)
+        proc = traced(tmp_path / "t.jsonl", PY, script(tmp_path, FILE_LEAK), self.SECRET,
+                      env=clean_env(AUDITOR_SECRETS_FILE=str(path)))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        traces = sorted(tmp_path.glob("t.jsonl*"))
+        rep = auditor("report", "--format", "json", "--fail-on", "never", *map(str, traces))
+        hits = [f for f in json.loads(rep.stdout)["findings"]
+                if f["rule"] == "sensitive-log/canary"]
+        assert [(f["evidence"]["source"], f["evidence"]["form"]) for f in hits] == [
+            ("secrets-file:2", "repr")]
+        written = rep.stdout + "".join(t.read_text() for t in traces)
+        assert self.SECRET not in written and repr(self.SECRET)[1:-1] not in written
+
+    def test_refused_when_others_can_read_it(self, tmp_path):
+        """A world-readable secrets file: one line, exit 2, nothing run."""
+        path = tmp_path / "secrets"
+        path.write_text(f"{self.SECRET}\n")
+        path.chmod(0o644)
+        proc = traced(tmp_path / "t.jsonl", PY, "-c", "print('ran')",
+                      env=clean_env(AUDITOR_SECRETS_FILE=str(path)))
+        assert proc.returncode == 2 and "ran" not in proc.stdout
+        [line] = proc.stderr.strip().splitlines()
+        assert "AUDITOR_SECRETS_FILE" in line and "chmod 600" in line
+        assert self.SECRET not in proc.stderr

@@ -12,6 +12,8 @@ from auditor.checks import exceptions  # noqa: F401
 from auditor.checks import accounting  # noqa: F401
 from auditor.checks import input_validation  # noqa: F401
 from auditor.checks import hard_coded  # noqa: F401
+from auditor.checks import wire_credentials  # noqa: F401
+from auditor.checks import channels  # noqa: F401
 from auditor.checks import internal  # noqa: F401
 # isort: on
 from auditor.checks.registry import categories, families, make_checks

@@ -21,7 +21,8 @@ Example::
     HIGH hard-coded/literal  nova/compute/resource_tracker.py:1780 _update
       A string literal is assigned to 'password' in loaded code (15 characters)
 
-Not covered yet: credentials built at run time and sent on the wire (they are not literals).
+See also: hard-coded/wire (credentials built at run time and sent on the wire, which are
+not literals). The claim "no hard-coded sensitive values" is upheld only when both ran.
 """
 
 from __future__ import annotations

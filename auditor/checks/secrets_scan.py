@@ -164,8 +164,11 @@ class Scanner:
     are not scanned for (their sources are listed in ``skipped``).
     """
 
-    def __init__(self, registry_snapshot: Mapping[str, str]) -> None:
+    def __init__(self, registry_snapshot: Mapping[str, str], hashed: Any = None) -> None:
+        """``hashed``: secrets known only as keyed hashes (``hashed_secrets.HashedSecrets``),
+        searched by their ``find(text)`` as well."""
         self.secrets: dict[str, str] = dict(registry_snapshot)
+        self._hashed = hashed if hashed else None
         self.skipped: tuple[str, ...] = tuple(sorted(
             source for value, source in self.secrets.items() if len(value) < MIN_LENGTH))
         self._lookup: dict[str, tuple[str, str]] = {}
@@ -191,20 +194,29 @@ class Scanner:
     def scan(self, text: str) -> list[Hit]:
         """Every known secret in ``text``, in any of its forms, in order of position."""
         hits: list[Hit] = []
-        rx = self._rx
-        if rx is None or not text:
+        if not text or (self._rx is None and self._hashed is None):
             return hits
-        for m in rx.finditer(text):
-            found = self._lookup.get(m.group())
-            if found is not None:
-                hits.append(Hit(found[0], found[1], m.start(), m.end()))
+        hits = self._find(text)
         if "H4sI" in text:
             hits += self._scan_gzip(text)
             hits.sort(key=lambda h: h.start)
         return hits
 
+    def _find(self, text: str) -> list[Hit]:
+        """Known secrets in ``text``: the clear ones by the regex, the hashed ones by hash."""
+        hits: list[Hit] = []
+        if self._rx is not None:
+            for m in self._rx.finditer(text):
+                found = self._lookup.get(m.group())
+                if found is not None:
+                    hits.append(Hit(found[0], found[1], m.start(), m.end()))
+        if self._hashed is not None:
+            more = self._hashed.find(text)
+            if more:
+                hits = sorted(hits + more, key=lambda h: h.start)
+        return hits
+
     def _scan_gzip(self, text: str) -> list[Hit]:
-        assert self._rx is not None
         hits = []
         for blob in _GZIP_B64.finditer(text):
             raw = blob.group().rstrip("=")
@@ -215,11 +227,10 @@ class Scanner:
             except (binascii.Error, ValueError, zlib.error):
                 continue
             seen = set()
-            for m in self._rx.finditer(plain.decode("latin-1")):
-                found = self._lookup.get(m.group())
-                if found is not None and found[0] not in seen:
-                    seen.add(found[0])
-                    hits.append(Hit(found[0], "gzip+base64", blob.start(), blob.end()))
+            for hit in self._find(plain.decode("latin-1")):
+                if hit.source not in seen:
+                    seen.add(hit.source)
+                    hits.append(Hit(hit.source, "gzip+base64", blob.start(), blob.end()))
         return hits
 
     def patterns(self, text: str) -> list[PatternHit]:
@@ -334,5 +345,6 @@ class FollowingScanner:
     def current(self) -> Scanner:
         if self._follows and self._registry.version != self._version:
             self._version = self._registry.version
-            self._scanner = Scanner(self._registry.secrets())
+            self._scanner = Scanner(self._registry.secrets(),
+                                    getattr(self._registry, "hashed", None))
         return self._scanner

@@ -125,6 +125,13 @@ def trace(args) -> int:
                          f"{os.path.dirname(sys.executable)}); give its path or activate "
                          f"the venv that has it")
     command[0] = found
+    from auditor.hashed_secrets import SecretsFileError, file_secrets
+
+    try:
+        for _ in file_secrets():   # read now: a bad file stops here, not in every process
+            pass
+    except SecretsFileError as e:
+        raise UsageError(str(e)) from None
     from auditor.tracing.trace_file import trace_path
 
     print(f"auditor: tracing {command[0]}: each Python process writes its own trace, e.g. "

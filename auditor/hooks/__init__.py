@@ -3,7 +3,8 @@
 Surfaces (one module each): ``logging_hook`` (log records at DEBUG), ``locks``
 (oslo.concurrency locks), ``external_calls`` (placement and Ironic),
 ``tracker`` (ResourceTracker entry points and shared state, with
-``containers``), ``config`` (``nova.config.parse_args``, tracing only). Every
+``containers``), ``wire`` (credentials and transport options of HTTP requests,
+database connections and message-bus transports), ``config`` (``nova.config.parse_args``, tracing only). Every
 wrapper step runs through ``recorder.guarded``: an auditor error becomes an
 ``auditor-error`` finding, never an exception in nova. Hook points in
 modules not yet imported are applied when they are imported (wrapt
@@ -22,7 +23,7 @@ import threading
 from typing import Any, Callable
 
 from auditor.events import Sink
-from auditor.hooks import config, external_calls, locks, logging_hook, tracker
+from auditor.hooks import config, external_calls, locks, logging_hook, tracker, wire
 from auditor.hooks.recorder import ErrorHandler, Recorder
 from auditor.hooks.ledger import Ledger
 from auditor.hooks.logging_hook import DEFAULT_LOGGERS
@@ -31,7 +32,7 @@ from auditor.nova.discipline import DEFAULT, Discipline
 __all__ = ["install", "Installation", "DEFAULT_LOGGERS", "SURFACES"]
 
 #: Every hook module, in install order; each declares its ``TARGETS`` table.
-SURFACES = (logging_hook, locks, external_calls, tracker, config)
+SURFACES = (logging_hook, locks, external_calls, wire, tracker, config)
 
 _guard = threading.Lock()
 _active: "Installation | None" = None
@@ -106,4 +107,5 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
         emitted_only = surface is logging_hook and not force_debug
         ledger.apply(logging_hook.EMITTED_ONLY if emitted_only else surface.TARGETS)
     tracking.adopt_seen()
+    wire.adopt(rec)
     return installation

@@ -11,7 +11,7 @@ import wrapt
 import auditor
 from auditor.events import Site
 
-__all__ = ["site", "relpath", "qualname", "caller_frame", "UNKNOWN_SITE"]
+__all__ = ["site", "site_outside", "relpath", "qualname", "caller_frame", "UNKNOWN_SITE"]
 
 UNKNOWN_SITE = Site("<unknown>", 0, "<unknown>")
 
@@ -67,6 +67,20 @@ def site(depth: int = 0, frame=None) -> Site:
         code = f.f_code
         if not _is_internal(code.co_filename):
             return Site(relpath(code.co_filename), f.f_lineno, code.co_name)
+        f = f.f_back
+    return UNKNOWN_SITE
+
+
+def site_outside(libraries: tuple[str, ...]) -> Site:
+    """The first frame outside the auditor's plumbing and outside ``libraries`` (paths
+    relative to site-packages, such as ``"keystoneauth1/"``) and their generated code
+    (``<string>``): who called the library."""
+    f = sys._getframe(1)
+    while f is not None:
+        filename = f.f_code.co_filename
+        if not (_is_internal(filename) or filename.startswith("<")
+                or relpath(filename).startswith(libraries)):
+            return Site(relpath(filename), f.f_lineno, f.f_code.co_name)
         f = f.f_back
     return UNKNOWN_SITE
 

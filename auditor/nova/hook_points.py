@@ -9,7 +9,8 @@ from __future__ import annotations
 __all__ = ["TRACKER_MODULE", "TRACKER_CLASS", "SNAPSHOT_ENTRY_POINTS", "REQUIRED_ENTRY_POINTS",
            "REPORT_CLIENT_MODULE", "REPORT_CLIENT_CLASS", "PLACEMENT_VERBS",
            "IRONIC_DRIVER_MODULE", "IRONIC_DRIVER_CLASS", "IRONIC_CONNECTION",
-           "LOCKUTILS_MODULE", "LOCK_FUNCTION", "CONFIG_MODULE", "PARSE_ARGS"]
+           "LOCKUTILS_MODULE", "LOCK_FUNCTION", "CONFIG_MODULE", "PARSE_ARGS", "RPC_MODULE",
+           "RPC_TRANSPORTS"]
 
 TRACKER_MODULE = "nova.compute.resource_tracker"
 TRACKER_CLASS = "ResourceTracker"
@@ -36,3 +37,7 @@ LOCK_FUNCTION = "lock"
 #: Once ``parse_args`` returns, the values of ``secret=True`` options are known (tracing).
 CONFIG_MODULE = "nova.config"
 PARSE_ARGS = "parse_args"
+
+#: nova's message-bus transports (``nova.rpc.init``), recorded at install if made before.
+RPC_MODULE = "nova.rpc"
+RPC_TRANSPORTS = ("TRANSPORT", "NOTIFICATION_TRANSPORT")

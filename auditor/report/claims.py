@@ -34,13 +34,27 @@ _SECTIONS = {"log_call_sites": "tracker LOG call sites",
              "ironic_log_call_sites": "Ironic driver LOG call sites",
              "synchronized_entry_points": "entry points under the semaphore",
              "report_client_calls": "report client calls the tracker makes",
-             "scanned_modules": "modules whose loaded code was scanned"}
+             "scanned_modules": "modules whose loaded code was scanned",
+             "endpoints": "peers reached over the wire (placement, Ironic, database, "
+                          "message bus)"}
+#: Facts shown with a claim but not counted in its share.
+_FACTS = {"channels": "channel", "bad_inputs": "planted malformed input"}
 
 
 def _external_exception(f: Mapping[str, Any]) -> bool:
     exc = str(f.get("evidence", {}).get("exception", ""))
     return (f["location"]["path"].startswith(_EXTERNAL_PATHS)
             or exc.startswith(_EXTERNAL_EXC))
+
+
+def _refutes_external(f: Mapping[str, Any]) -> bool:
+    """Channel findings, I/O under the lock, failures of external calls escaping, and
+    malformed Ironic responses used without validation (not a claim's own arguments)."""
+    category = f["category"]
+    return (category in ("external-call", "lock-io")
+            or (category == "leaked-exception" and _external_exception(f))
+            or (category == "input-validation"
+                and not str(f.get("evidence", {}).get("input", "")).startswith("instance.")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +67,8 @@ class Claim:
     exercised_by: tuple[str, ...]   # event types
     coverage: tuple[str, ...]       # report coverage sections (reachable totals)
     cap: str = ""                   # why it can be at most partly exercised (evidence missing)
+    every: bool = False             # upheld only if every event type of exercised_by ran
+    facts: tuple[str, ...] = ()     # coverage sections shown as facts (``_FACTS``)
 
 
 REVIEW_CLAIMS: tuple[Claim, ...] = (
@@ -65,23 +81,28 @@ REVIEW_CLAIMS: tuple[Claim, ...] = (
     Claim("input validation", "Input needs no further validation (no external user input).",
           lambda f: f["category"] == "input-validation", ("BadInput",), (),
           "only planted malformed input (scenarios) exercises it, and the reachable total of "
-          "malformed inputs is not measured"),
+          "malformed inputs is not measured", facts=("bad_inputs",)),
     Claim("locking", "Locks are used properly: shared tracker state only under the semaphore, "
           "no lock cycles, leaks or starvation.",
           lambda f: f["category"] == "unheld-lock" or f["category"].startswith("lock-"),
           ("LockEvent", "StateAccess"), ("synchronized_entry_points",)),
     Claim("hard-coded sensitive values", "No hard-coded sensitive values.",
-          lambda f: f["category"] == "hard-coded", ("LoadedCode",), ("scanned_modules",),
-          "the loaded code is scanned (hard-coded), but credentials sent on the wire are not "
-          "yet traced to their configuration"),
+          lambda f: f["category"] == "hard-coded", ("LoadedCode", "WireEvent"),
+          ("scanned_modules", "endpoints"), every=True),
     Claim("external calls", "External calls (scheduler client, Ironic) are as secure as their "
-          "channels.",
-          lambda f: f["category"] == "lock-io" or (
-              f["category"] == "leaked-exception" and _external_exception(f)),
-          ("CallEvent",), ("report_client_calls",),
-          "only I/O under the semaphore and escaping failures are judged; TLS, timeouts and "
-          "credentials over plaintext are not yet checked"),
+          "channels.", _refutes_external, ("CallEvent", "WireEvent"),
+          ("report_client_calls", "endpoints"), every=True, facts=("channels",)),
 )
+
+
+def _unreachable(name: str, report: Mapping[str, Any]) -> frozenset[str]:
+    """Ids of coverage section ``name`` this run could not reach: nova's (``UNREACHABLE``),
+    and the Ironic endpoint when Ironic was the in-process simulator (no wire)."""
+    never = UNREACHABLE.get(name, frozenset())
+    ironic = report.get("target", {}).get("ironic")
+    if name == "endpoints" and isinstance(ironic, Mapping) and ironic.get("backend") == "sim":
+        never = never | {"ironic"}
+    return never
 
 
 def _coverage(claim: Claim, report: Mapping[str, Any]) -> list[dict]:
@@ -89,7 +110,7 @@ def _coverage(claim: Claim, report: Mapping[str, Any]) -> list[dict]:
     for name in claim.coverage:
         entry = report.get("coverage", {}).get(name)
         if isinstance(entry, Mapping) and entry.get("total"):
-            never = set(entry.get("ids_missed", ())) & UNREACHABLE.get(name, frozenset())
+            never = set(entry.get("ids_missed", ())) & _unreachable(name, report)
             total = int(entry["total"]) - len(never)
             if total:
                 out.append({"section": name, "label": _SECTIONS[name], "hit": int(entry["hit"]),
@@ -98,9 +119,10 @@ def _coverage(claim: Claim, report: Mapping[str, Any]) -> list[dict]:
     return out
 
 
-def _verdict(claim: Claim, hits: list, events: int, covered: list[dict],
+def _verdict(claim: Claim, hits: list, counts: Mapping[str, int], covered: list[dict],
              share: float | None) -> tuple[str, str]:
     """The verdict and the sentence that explains it."""
+    events = sum(counts.values())
     if hits:
         return REFUTED, f"{len(hits)} finding(s) refute it"
     if not events and not any(c["hit"] for c in covered):
@@ -108,6 +130,8 @@ def _verdict(claim: Claim, hits: list, events: int, covered: list[dict],
     shortfalls = []
     if events < MIN_EVENTS:
         shortfalls.append(f"{events} event(s), fewer than {MIN_EVENTS}")
+    if claim.every and (absent := [k for k, n in counts.items() if not n]):
+        shortfalls.append(f"no {' or '.join(absent)} ran")
     if share is None:
         shortfalls.append("no reachable total is measured")
     elif share < UPHELD_SHARE:
@@ -129,10 +153,12 @@ def evaluate(report: Mapping[str, Any]) -> list[dict]:
         covered = _coverage(claim, report)
         total = sum(c["total"] for c in covered)
         share = sum(c["hit"] for c in covered) / total if total else None
-        verdict, reason = _verdict(claim, hits, sum(events.values()), covered, share)
+        verdict, reason = _verdict(claim, hits, events, covered, share)
         out.append({"area": claim.area, "claim": claim.claim, "verdict": verdict,
                     "reason": reason, "share": None if share is None else round(share, 3),
                     "coverage": covered, "events": events, "findings": len(hits),
+                    "facts": {name: list(report.get("coverage", {}).get(name, {})
+                                         .get("ids_hit", ())) for name in claim.facts},
                     "occurrences": sum(f.get("count", 1) for f in hits),
                     "rules": sorted({f["rule"] for f in hits}),
                     "fingerprints": [f["fingerprint"] for f in hits],
@@ -147,7 +173,9 @@ def _coverage_lines(row: Mapping[str, Any]) -> list[str]:
              f"{f' ({u} unreachable with Ironic left out)' if (u := c['unreachable']) else ''}: "
              f"{', '.join(c['ids_hit']) or 'none'}" for c in row["coverage"]]
     events = ", ".join(f"{k} {v}" for k, v in row["events"].items())
-    return lines + [f"events: {events}"]
+    facts = [f"{_FACTS[name]}: {item}" for name, items in row.get("facts", {}).items()
+             for item in items]
+    return lines + [f"events: {events}"] + facts
 
 
 def _where(f: Mapping[str, Any]) -> str:

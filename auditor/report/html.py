@@ -230,7 +230,7 @@ def _claims(report: Mapping[str, Any]) -> str:
 def _coverage(coverage: Mapping[str, Any]) -> str:
     rows = []
     for name, entry in coverage.items():
-        if isinstance(entry, Mapping) and "total" in entry:
+        if isinstance(entry, Mapping) and "total" in entry and not entry.get("facts"):
             hit, total = int(entry.get("hit", 0)), int(entry.get("total", 0))
             pct = 100 * hit / total if total else 0
             rows.append(f"<tr><td>{_e(name.replace('_', ' '))}</td><td class=num>{hit}/{total}"

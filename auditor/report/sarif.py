@@ -54,8 +54,13 @@ CATEGORIES: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
                    "claims, lost or duplicated records, usage that does not add up.", None,
                    ("correctness", "accounting")),
     "hard-coded": ("A secret-shaped literal or a credential-named constant is in the code "
-                   "nova loaded (the tracker, the Ironic driver, the report client).",
+                   "nova loaded (the tracker, the Ironic driver, the report client), or a "
+                   "credential it sent is held by no configuration.",
                    "CWE-798", ("security", "hard-coded-credentials")),
+    "external-call": ("A peer (placement, Ironic, the database, the message bus) was reached "
+                      "with credentials in cleartext to another host, without TLS peer "
+                      "verification, or with no timeout under the compute_resources "
+                      "semaphore.", "CWE-319", ("security", "external-call", "tls")),
     "auditor-error": ("The auditor itself failed while judging; the audited code was not "
                       "affected.", None, ("auditor",)),
 }

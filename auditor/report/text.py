@@ -140,6 +140,9 @@ def _coverage(console: Console, coverage: dict[str, Any]) -> None:
         if isinstance(entry, dict) and "total" in entry:
             hit, total = int(entry.get("hit", 0)), int(entry.get("total", 0))
             name = _COVERAGE_NAMES.get(key, key.replace("_", " "))
+            if entry.get("facts"):   # seen, not a share of what exists
+                console.print(Text(f"  {name} seen: {hit}"))
+                continue
             console.print(Text(f"  {name} {hit}/{total} ({_percent(hit, total)})"))
     missing = coverage.get("missing_hook_points") or []
     if missing:

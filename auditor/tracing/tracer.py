@@ -11,7 +11,8 @@ and at exit) and coverage. Log records and state accesses are judged but not
 written. The file is created 0600, written with one ``os.write`` per line,
 reopened by forked children, and never holds a secret: the values of
 ``secret=True`` options become canaries once ``nova.config.parse_args`` returns,
-and findings are redacted against every canary before they are written.
+the secrets of ``AUDITOR_SECRETS_FILE`` are watched as keyed hashes, and findings are
+redacted against every canary before they are written.
 """
 
 from __future__ import annotations
@@ -84,8 +85,10 @@ class Tracer:
         why = untrusted(os.path.dirname(os.path.abspath(self.template)))
         if why:
             raise PermissionError(f"trace directory refused: {why}")
+        session = _session(self, canaries)
+        session.canaries.add_file()   # a secrets file readable by others stops us here
         self._ensure_open()   # a file that cannot be created stops us before any hook
-        self.session = _session(self, canaries)
+        self.session = session
         try:
             self.session.start()
             self.session.begin_run(self.run_id)

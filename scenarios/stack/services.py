@@ -21,6 +21,7 @@ import time
 import urllib.request
 from typing import Callable
 
+from auditor.hashed_secrets import ENV_SECRETS_FILE
 from scenarios.backends.process import (
     BackendError, Server, free_port, log_tail, write_private,
 )
@@ -33,8 +34,8 @@ __all__ = ["Stack", "TRACE_DIR", "SECRETS_FILE", "ENV_SECRETS", "compute_host"]
 
 TRACE_DIR = "traces"
 SECRETS_FILE = "secrets"
-#: The tracer reads extra secrets to watch from this 0600 file (one a line).
-ENV_SECRETS = "AUDITOR_SECRETS_FILE"
+#: The tracer reads extra secrets to watch from the 0600 file this names (one a line).
+ENV_SECRETS = ENV_SECRETS_FILE
 _MODE_ENV = {"threading": "1", "eventlet": "0"}
 
 
