@@ -10,7 +10,7 @@ from typing import Callable, Union
 
 __all__ = [
     "Site", "LogEvent", "LockEvent", "CallEvent", "EntryEvent", "ExitEvent",
-    "StateAccess", "NodeView", "InstanceView", "AccountingSnapshot", "Event", "Sink",
+    "StateAccess", "NodeView", "Partition", "InstanceView", "AccountingSnapshot", "Event", "Sink",
     "SEMAPHORE", "stamp",
 ]
 
@@ -138,6 +138,19 @@ class NodeView:
     reserved: int | None               # placement inventory reserved (None: no inventory)
     consumers: tuple[str, ...]         # consumers with allocations on the node's provider
     tracked_by: tuple[str, ...]        # hosts whose tracker has it in compute_nodes
+    shard: str | None = None           # Ironic's shard field
+    conductor_group: str = ""          # Ironic's conductor_group ("": the default group)
+    reported_by: tuple[str, ...] = ()  # hosts whose report client's provider tree holds it
+    managed_by: tuple[str, ...] = ()   # hosts whose Ironic driver has it in its node cache
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Partition:
+    """The Ironic nodes a compute service is configured to manage (``[ironic]`` options)."""
+
+    host: str
+    shard: str | None                  # [ironic] shard (None: unset)
+    conductor_group: str | None        # [ironic] conductor_group (None: unset; "": default)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,6 +172,7 @@ class AccountingSnapshot(_Base):
     nodes: tuple[NodeView, ...]
     instances: tuple[InstanceView, ...]
     settled: bool                      # a periodic ran after the last change
+    partitions: tuple[Partition, ...] = ()  # services with a shard or conductor group
 
 
 Event = Union[LogEvent, LockEvent, CallEvent, EntryEvent, ExitEvent, StateAccess,

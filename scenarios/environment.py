@@ -114,6 +114,8 @@ class Environment:
         self.neutron = NeutronStandIn()
         self.conf_file = os.path.join(workdir, "nova.conf")
         self._host_lock = threading.RLock()
+        #: per host, the ``[ironic]`` options its service runs with (shard, conductor_group ...)
+        self.ironic_options: dict[str, dict] = {}
 
     @classmethod
     def get(cls, workdir: str | None = None, extra_config_files: tuple[str, ...] = (),
@@ -193,14 +195,21 @@ class Environment:
         """Run code that reads ``CONF.host`` (the Ironic driver does) as ``host``.
 
         In a deployment each compute service is its own process; here they
-        share one config, so host-scoped work is serialized.
+        share one config, so host-scoped work is serialized. The host's
+        ``[ironic]`` options (``ironic_options``) apply too.
         """
+        options = self.ironic_options.get(host, {})
         with self._host_lock:
             old = self.conf.host
+            old_options = {name: self.conf.ironic[name] for name in options}
             self.conf.set_override("host", host)
+            for name, value in options.items():
+                self.conf.set_override(name, value, group="ironic")
             try:
                 yield
             finally:
+                for name, value in old_options.items():
+                    self.conf.set_override(name, value, group="ironic")
                 self.conf.set_override("host", old)
 
     def admin_context(self):
@@ -262,6 +271,16 @@ class Compute:
         with self.env.as_host(self.host):
             self.manager.update_available_resource(self.env.admin_context(), startup=startup)
 
+    def configure_ironic(self, **options) -> None:
+        """Set this service's ``[ironic]`` options (``shard``, ``conductor_group``, ``peer_list``)."""
+        self.env.ironic_options[self.host] = dict(options)
+
+    @property
+    def partition(self) -> tuple[str | None, str | None]:
+        """The ``(shard, conductor_group)`` this service is configured for (None: unset)."""
+        options = self.env.ironic_options.get(self.host, {})
+        return options.get("shard"), options.get("conductor_group")
+
     def set_up(self, up: bool) -> None:
         """Mark the service up or (forced) down, as the hash ring sees it."""
         self.service.forced_down = not up
@@ -294,6 +313,7 @@ class Cluster:
         """Remove the services and the providers of this cluster's nodes from placement."""
         for compute in self.computes.values():
             compute.close()
+            self.env.ironic_options.pop(compute.host, None)
         placement = self.conductor.placement
         for node in self.ironic.uuids():
             for consumer in placement.get(

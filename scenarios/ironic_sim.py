@@ -9,6 +9,31 @@ so the driver's own polling loops drive them. Like Ironic's API, it masks
 password-like ``driver_info`` values as ``'******'`` in what it returns
 (``FakeIronic(mask_passwords=False)`` hands them out in clear, which no
 real Ironic does).
+
+Node lists filter as Ironic 39's ``GET /v1/nodes`` does for the filters nova
+sends (``IronicDriver._refresh_cache``: ``conductor_group`` from API 1.46,
+``shard`` from 1.82, ``fields``; ``_validate_instance_and_node`` asks by
+``instance_id``):
+
+- ``shard`` is a list (a comma-separated string or a list); each value is
+  stripped and lower-cased (``ironic.common.args.string_list``) and matched
+  against the node's ``shard`` as stored, which Ironic does not lower-case. On
+  SQLite (checked with Ironic 39) and PostgreSQL that comparison is
+  case-sensitive, so a node in shard ``RackA`` is listed by no ``shard=RackA``
+  query; MySQL's default collation would match it. The simulator compares
+  case-sensitively.
+- ``conductor_group`` is matched exactly (case-sensitively on SQLite and
+  PostgreSQL); Ironic lower-cases a node's group when it is stored
+  (``Node._validate_and_format_conductor_group``), and so do ``enroll`` and
+  ``set`` here. So ``conductor_group=Rack-1`` lists none of group ``rack-1``'s
+  nodes, although nova documents its option as case-insensitive.
+- ``sharded`` (true: nodes with a shard; false: without).
+- Differences: child nodes (``parent_node``) are not modelled, so the default
+  exclusion of child nodes from lists does not arise; a conductor group needs no
+  conductor here (real Ironic refuses a group no conductor serves, and at
+  creation also a mixed-case spelling of one it serves, which a PATCH
+  accepts); the API always answers as version ``MAX_VERSION`` (no microversion negotiation, so
+  an old Ironic without shards or groups cannot be simulated).
 """
 
 from __future__ import annotations
@@ -20,6 +45,7 @@ import threading
 import time
 import uuid as uuidlib
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 import jsonpatch
@@ -28,7 +54,7 @@ from openstack import exceptions as sdk_exc
 from openstack.baremetal.v1.node import Node, ValidationResult
 from oslo_utils import strutils
 
-__all__ = ["FakeIronic", "Fault", "FAULT_KINDS", "MASK", "MODELLED_VERSION",
+__all__ = ["FakeIronic", "Fault", "FAULT_KINDS", "MASK", "MAX_VERSION", "MODELLED_VERSION",
            "node_properties"]
 
 # Ironic API field name -> openstacksdk attribute name, where they differ.
@@ -57,6 +83,9 @@ _VERBS = {
 
 #: The Ironic release whose API the simulator models (the report's target names it).
 MODELLED_VERSION = "39.0.0"
+
+#: The highest API microversion Ironic 39 serves (the simulator's endpoint data says so).
+MAX_VERSION = "1.115"
 
 #: What Ironic's API shows in place of a password-like driver_info value.
 MASK = "******"
@@ -93,6 +122,14 @@ def node_properties(cpus: Any = 8, memory_mb: Any = 16384, local_gb: Any = 100,
     if capabilities is not None:
         props["capabilities"] = capabilities
     return props
+
+
+def _shard_list(value) -> list[str] | None:
+    """The ``shard`` filter as Ironic's API reads it (``args.string_list``): split, lower-cased."""
+    if value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return list(dict.fromkeys(v.strip().lower() for v in items if v.strip()))
 
 
 def _http_error(cls, status: int, message: str):
@@ -137,7 +174,7 @@ class FakeIronic:
                 "resource_class": resource_class, "traits": list(traits),
                 "last_error": last_error, "driver": "ipmi",
                 "driver_info": dict(driver_info or {}),
-                "conductor_group": conductor_group, "shard": shard, "extra": {},
+                "conductor_group": conductor_group.lower(), "shard": shard, "extra": {},
             }
         return node_uuid
 
@@ -148,6 +185,8 @@ class FakeIronic:
 
     def set(self, node_uuid: str, **fields) -> None:
         """Change Ironic-side fields of a node (operator or conductor actions)."""
+        if fields.get("conductor_group"):
+            fields["conductor_group"] = fields["conductor_group"].lower()
         with self._lock:
             self._nodes[node_uuid].update(fields)
 
@@ -299,8 +338,14 @@ class FakeIronic:
             snapshot = list(self._nodes.values())
         fields = tuple(_IRONIC_NAMES.get(f, f) for f in fields) if fields else None
         wanted = {_IRONIC_NAMES.get(k, k): v for k, v in filters.items()}
+        shards = _shard_list(wanted.pop("shard", None))
+        sharded = wanted.pop("sharded", None)
         for rec in snapshot:
             if any(k in rec and rec[k] != v for k, v in wanted.items()):
+                continue
+            if shards is not None and rec["shard"] not in shards:
+                continue
+            if sharded is not None and (rec["shard"] is not None) != bool(sharded):
                 continue
             if self._take_vanish(rec["uuid"]):
                 continue
@@ -418,3 +463,10 @@ class FakeIronic:
 
     def get_endpoint(self):
         return "http://127.0.0.1:6385"
+
+    #: like an SDK proxy's: no pinned microversion, the highest both sides speak is used
+    default_microversion = None
+
+    def get_endpoint_data(self):
+        """What ``openstack.utils.supports_microversion`` reads (nova's ``_can_send_version``)."""
+        return SimpleNamespace(min_microversion="1.1", max_microversion=MAX_VERSION)

@@ -8,5 +8,6 @@ from scenarios import placement_faults  # noqa: F401 - registers
 from scenarios import ironic_faults  # noqa: F401 - registers
 from scenarios import malformed  # noqa: F401 - registers
 from scenarios import outages  # noqa: F401 - registers
+from scenarios import shards  # noqa: F401 - registers
 
 __all__: list[str] = []

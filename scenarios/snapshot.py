@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 from nova import objects
 
 from auditor.events import (
-    AccountingSnapshot, InstanceView, NodeUsage, NodeView, UsageSnapshot, stamp,
+    AccountingSnapshot, InstanceView, NodeUsage, NodeView, Partition, UsageSnapshot, stamp,
 )
 from scenarios.environment import Cluster
 
@@ -41,6 +40,8 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
             continue
     ironic_uuids = set(cluster.ironic.uuids())
     node_uuids = sorted(ironic_uuids | set(db_nodes))
+    # a service that is down runs nothing: its in-memory view does not count
+    running = {h: c for h, c in cluster.computes.items() if not c.service.forced_down}
     nodes = []
     for uuid in node_uuids:
         rec = cluster.ironic.node(uuid) if uuid in ironic_uuids else None
@@ -52,9 +53,13 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
             maintenance=bool(rec and rec["maintenance"]),
             db_records=tuple(sorted(db_nodes.get(uuid, ()))), providers=providers,
             reserved=reserved, consumers=consumers,
-            # a service that is down runs nothing: its in-memory view does not count
-            tracked_by=tuple(h for h, c in cluster.computes.items()
-                             if uuid in c.rt.compute_nodes and not c.service.forced_down)))
+            tracked_by=tuple(h for h, c in running.items() if uuid in c.rt.compute_nodes),
+            shard=rec.get("shard") if rec else None,
+            conductor_group=(rec.get("conductor_group") or "") if rec else "",
+            reported_by=tuple(h for h, c in running.items()
+                              if c.rt.reportclient._provider_tree.exists(uuid)),
+            managed_by=tuple(h for h, c in running.items()
+                             if uuid in c.driver.node_cache)))
     instances = []
     for host in hosts:
         for inst in objects.InstanceList.get_by_host(ctx, host):
@@ -62,9 +67,12 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
                 uuid=inst.uuid, vm_state=inst.vm_state, host=inst.host, node=inst.node,
                 tracked_by=tuple(h for h, c in cluster.computes.items()
                                  if inst.uuid in c.rt.tracked_instances)))
+    partitions = tuple(Partition(h, *c.partition) for h, c in cluster.computes.items()
+                       if c.partition != (None, None))
     return AccountingSnapshot(
         *stamp(), label=label, nodes=tuple(nodes),
-        instances=tuple(sorted(instances, key=lambda i: i.uuid)), settled=settled)
+        instances=tuple(sorted(instances, key=lambda i: i.uuid)), settled=settled,
+        partitions=partitions)
 
 
 def _int(value) -> int:

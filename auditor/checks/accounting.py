@@ -17,6 +17,11 @@ Rules:
   rebalance that copied instead of moved).
 - ``accounting/unavailable-offered`` (medium): a node cleaning, failed or in
   maintenance whose inventory placement still offers (reserved = 0).
+- ``accounting/isolation`` (high): with compute services limited to an Ironic
+  shard or conductor group (``[ironic] shard``, ``conductor_group``), a node
+  tracked, recorded, reported to placement or in the driver's node cache of a
+  service whose shard or group is not the node's, or a node no service of its
+  shard or group tracks (a node moved between shards that did not move).
 - ``accounting/usage`` (medium): the trackers' ``tracked_instances`` differ
   from the instances nova's DB places on their host, or a node's usage numbers
   (memory/vcpus/disk used, running VMs) differ from what its instances add up to.
@@ -32,9 +37,10 @@ from collections import defaultdict
 from typing import Iterable
 
 from auditor.checks.registry import RunContext, register
-from auditor.events import AccountingSnapshot, BadInput, Event, UsageSnapshot
+from auditor.events import (
+    AccountingSnapshot, BadInput, Event, NodeView, Partition, Site, UsageSnapshot,
+)
 from auditor.findings import Finding, Rule, Severity
-from auditor.events import Site
 
 __all__ = ["RULES", "AccountingCheck"]
 
@@ -50,9 +56,12 @@ DUPLICATE_RECORD = Rule("accounting/duplicate-record", Severity.HIGH,
                         "A node has more than one compute node record or provider")
 UNAVAILABLE_OFFERED = Rule("accounting/unavailable-offered", Severity.MEDIUM,
                            "A node that cannot take an instance is offered by placement")
+ISOLATION = Rule("accounting/isolation", Severity.HIGH,
+                 "A node is handled by a compute service outside its shard or conductor group")
 USAGE = Rule("accounting/usage", Severity.MEDIUM,
              "The tracker's tracked instances differ from the instances on its host")
-RULES = (DOUBLE_CLAIM, DISAGREEMENT, LOST_RECORD, DUPLICATE_RECORD, UNAVAILABLE_OFFERED, USAGE)
+RULES = (DOUBLE_CLAIM, DISAGREEMENT, LOST_RECORD, DUPLICATE_RECORD, UNAVAILABLE_OFFERED,
+         ISOLATION, USAGE)
 
 # Where in the tracker each rule's invariant is maintained.
 _SITES = {
@@ -61,6 +70,7 @@ _SITES = {
     LOST_RECORD: Site(_RT, 0, "_init_compute_node"),
     DUPLICATE_RECORD: Site(_RT, 0, "_init_compute_node"),
     UNAVAILABLE_OFFERED: Site(_RT, 0, "_update_to_placement"),
+    ISOLATION: Site("nova/virt/ironic/driver.py", 0, "_refresh_cache"),
     USAGE: Site(_RT, 0, "_update_usage_from_instances"),
 }
 _UNAVAILABLE_STATES = {"cleaning", "clean wait", "clean failed", "deploy failed", "error",
@@ -152,6 +162,8 @@ def _violations(snap: AccountingSnapshot,
                 yield DISAGREEMENT, "allocation without a live instance", short
         if node.ironic_instance and node.ironic_instance not in known and snap.settled:
             yield DISAGREEMENT, "Ironic node reserved by no live instance", short
+        if snap.settled and snap.partitions:
+            yield from _isolation(node, snap.partitions, short)
     nodes = {n.uuid: n for n in snap.nodes}
     for inst in live.values():
         if inst.vm_state != "active":
@@ -166,3 +178,31 @@ def _violations(snap: AccountingSnapshot,
             yield USAGE, "active instance not tracked by its host's tracker", short
         if len(inst.tracked_by) > 1:
             yield USAGE, "instance tracked by several trackers", short
+
+
+def _admits(part: Partition, node: NodeView) -> bool:
+    """Whether ``part``'s options let its service manage ``node`` (as Ironic's list filters do;
+    a conductor group is case-insensitive, a shard is not)."""
+    if part.shard is not None and node.shard != part.shard:
+        return False
+    return part.conductor_group is None or node.conductor_group == part.conductor_group.lower()
+
+
+# (NodeView attribute, what it means) for every view of who handles a node
+_HANDLED = (("tracked_by", "tracked by"), ("db_records", "compute node record on"),
+            ("reported_by", "in the provider tree of"), ("managed_by", "in the node cache of"))
+
+
+def _isolation(node: NodeView, partitions: tuple[Partition, ...],
+               short: str) -> Iterable[tuple[Rule, str, str]]:
+    """A node handled outside its shard or group, or by no service of its own."""
+    where = f"shard={node.shard} group={node.conductor_group or '(default)'}"
+    outside = {p.host for p in partitions if not _admits(p, node)}
+    for attr, what in _HANDLED:
+        for host in sorted(set(getattr(node, attr)) & outside):
+            yield (ISOLATION, f"{what} a compute service outside its shard or group",
+                   f"{short} ({where}) on {host}")
+    own = {p.host for p in partitions} - outside
+    if node.in_ironic and own and not own & set(node.tracked_by):
+        yield (ISOLATION, "tracked by no compute service of its shard or group",
+               f"{short} ({where}) not on {', '.join(sorted(own))}")

@@ -1,0 +1,120 @@
+"""Shard and conductor-group isolation: the simulator filters like Ironic, the scenario's
+invariant holds on unmodified nova and fires when one compute ignores its shard."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.checks.accounting import AccountingCheck, _isolation
+from auditor.events import NodeView, Partition
+from scenarios import library  # noqa: F401 - registers the scenarios
+from scenarios.framework import REGISTRY, run_scenario
+from scenarios.ironic_sim import FakeIronic
+
+
+class TestSimulatorFiltersLikeIronic:
+    @pytest.fixture
+    def ironic(self):
+        sim = FakeIronic()
+        self.a = sim.enroll(shard="shard-a")
+        self.b = sim.enroll(shard="shard-b")
+        self.upper = sim.enroll(shard="RackA")
+        self.group = sim.enroll(conductor_group="Rack-1")
+        self.plain = sim.enroll()
+        return sim
+
+    def _ids(self, ironic, **filters):
+        return {n.id for n in ironic.nodes(**filters)}
+
+    def test_shard_is_a_lower_cased_list(self, ironic):
+        assert self._ids(ironic, shard="shard-a") == {self.a}
+        assert self._ids(ironic, shard="shard-a, SHARD-B") == {self.a, self.b}
+        assert self._ids(ironic, shard=["shard-b"]) == {self.b}
+        # Ironic lower-cases the filter, not the node's shard: SQLite/PostgreSQL miss it
+        assert self._ids(ironic, shard="RackA") == set()
+
+    def test_conductor_group_is_stored_lower_case_and_matched_exactly(self, ironic):
+        assert ironic.node(self.group)["conductor_group"] == "rack-1"
+        assert self._ids(ironic, conductor_group="rack-1") == {self.group}
+        assert self._ids(ironic, conductor_group="RACK-1") == set()
+        assert self._ids(ironic, conductor_group="") == {self.a, self.b, self.upper, self.plain}
+
+    def test_sharded(self, ironic):
+        assert self._ids(ironic, sharded=True) == {self.a, self.b, self.upper}
+        assert self._ids(ironic, sharded=False) == {self.group, self.plain}
+
+    def test_nova_can_send_the_shard_microversion(self, ironic):
+        from openstack import utils
+
+        assert utils.supports_microversion(ironic, "1.82")
+        assert not utils.supports_microversion(ironic, "1.200")
+
+
+def _view(uuid, shard=None, group="", **seen):
+    base = dict(in_ironic=True, ironic_instance=None, provision_state="available",
+                maintenance=False, db_records=(), providers=1, reserved=0, consumers=(),
+                tracked_by=())
+    return NodeView(uuid, **{**base, **seen}, shard=shard, conductor_group=group)
+
+
+class TestIsolationInvariant:
+    PARTS = (Partition("a", "shard-a", None), Partition("b", "shard-b", None),
+             Partition("g", None, "Rack-1"))
+
+    def test_own_shard_and_case_insensitive_group_are_quiet(self):
+        assert list(_isolation(_view("n1", "shard-a", tracked_by=("a",), db_records=("a",)),
+                               self.PARTS, "n1")) == []
+        assert list(_isolation(_view("n2", group="rack-1", tracked_by=("g",)),
+                               self.PARTS, "n2")) == []
+
+    def test_each_view_outside_the_shard_is_a_finding(self):
+        node = _view("n1", "shard-a", tracked_by=("a", "b"), db_records=("b",),
+                     reported_by=("g",), managed_by=("b",))
+        variants = {variant for _, variant, _ in _isolation(node, self.PARTS, "n1")}
+        assert variants == {f"{what} a compute service outside its shard or group" for what in
+                            ("tracked by", "compute node record on", "in the provider tree of",
+                             "in the node cache of")}
+
+    def test_a_node_nobody_of_its_shard_tracks(self):
+        found = list(_isolation(_view("n1", "shard-b", tracked_by=()), self.PARTS, "n1"))
+        assert [v for _, v, _ in found] == ["tracked by no compute service of its shard or group"]
+
+
+def _findings(env, before=None, **sizes) -> tuple[set[tuple[str, str]], dict]:
+    events: list = []
+    result, _ = run_scenario(REGISTRY["shard-isolation"], env, seed=5, sink=events.append,
+                             before=before, **sizes)
+    assert result.outcome == "passed", result.errors
+    check = AccountingCheck()
+    for event in events:
+        check.observe(event)
+    return {(f.rule.id, f.evidence["variant"]) for f in check.finish()}, result.stats
+
+
+def _ignore_shard(run) -> None:
+    """The first compute's driver lists nodes without its shard filter (a nova that forgot it)."""
+    driver = run.computes[0].driver
+    listed = driver._get_node_list
+
+    def unsharded(return_generator=False, **kwargs):
+        kwargs.pop("shard", None)
+        return listed(return_generator=return_generator, **kwargs)
+
+    driver._get_node_list = unsharded
+
+
+class TestShardScenario:
+    def test_isolated_on_unmodified_nova(self, env):
+        """Every checkpoint: each node only with its shard's or group's service; 3 moves followed."""
+        found, stats = _findings(env)
+        assert stats.get("moved") == 3 and stats.get("boot-active") == 2, stats
+        assert not {rule for rule, _ in found} & {
+            "accounting/isolation", "accounting/lost-record", "accounting/duplicate-record"}, \
+            found
+
+    def test_a_compute_ignoring_its_shard_is_found(self, env):
+        found, _ = _findings(env, before=_ignore_shard, nodes=5)
+        assert ("accounting/isolation",
+                "tracked by a compute service outside its shard or group") in found
+        assert ("accounting/isolation",
+                "in the node cache of a compute service outside its shard or group") in found
