@@ -272,7 +272,7 @@ class Compute:
             self.manager.update_available_resource(self.env.admin_context(), startup=startup)
 
     def configure_ironic(self, **options) -> None:
-        """Set this service's ``[ironic]`` options (``shard``, ``conductor_group``, ``peer_list``)."""
+        """Set this service's ``[ironic]`` options (shard, conductor_group, peer_list)."""
         self.env.ironic_options[self.host] = dict(options)
 
     @property

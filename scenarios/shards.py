@@ -19,21 +19,26 @@ SHARDS = ("shard-a", "shard-b")
 GROUP = "rack-1"
 
 
-def _move(run: Run, node: str, **fields) -> None:
-    """The operator moves ``node`` (shard / conductor group); two periodics let nova follow."""
-    run.cluster.ironic.set(node, **fields)
+def _move(run: Run, old, new, shard: str | None, group: str = "") -> None:
+    """The operator moves a free node of ``old``'s shard to ``shard``/``group``; nova follows.
+
+    A node with an instance stays where it is (nova keeps an instance's node on
+    the instance's host). Counts ``moved`` when, after two periodics, the new
+    service tracks the node and has its provider, and the old one has neither.
+    """
+    ironic = run.cluster.ironic
+    source, _ = old.partition
+    records = (ironic.node(n) for n in ironic.uuids())
+    node = next((r["uuid"] for r in records
+                 if r["shard"] == source and r["instance_uuid"] is None), None)
+    if node is None:
+        run.count("move-skipped")
+        return
+    ironic.set(node, shard=shard, conductor_group=group)
     run.converge()
-
-
-def _free(run: Run, nodes: list[str]) -> str:
-    """A node of ``nodes`` with no instance on it (nova leaves an instance's node where it is)."""
-    return next(n for n in nodes if run.cluster.ironic.node(n)["instance_uuid"] is None)
-
-
-def _followed(run: Run, node: str, old, new) -> None:
-    """Count a move nova followed: the new service tracks and reports the node, the old does not."""
-    tree = new.rt.reportclient._provider_tree
-    if node in new.rt.compute_nodes and node not in old.rt.compute_nodes and tree.exists(node):
+    old_tree, new_tree = old.rt.reportclient._provider_tree, new.rt.reportclient._provider_tree
+    if (node in new.rt.compute_nodes and new_tree.exists(node)
+            and node not in old.rt.compute_nodes and not old_tree.exists(node)):
         run.count("moved")
 
 
@@ -51,9 +56,9 @@ def shard_isolation(run: Run) -> None:
     else:
         third.configure_ironic(conductor_group=GROUP, peer_list=[third.host])
     grouped = 0 if real else max(1, run.nodes // 4)
-    per_shard = max(2, (run.nodes - grouped) // 2)
-    in_a = enroll_fleet(run, per_shard, shard=SHARDS[0])
-    in_b = enroll_fleet(run, per_shard, shard=SHARDS[1])
+    per_shard = max(run.workers + 1, (run.nodes - grouped) // 2)  # a free node to move
+    enroll_fleet(run, per_shard, shard=SHARDS[0])
+    enroll_fleet(run, per_shard, shard=SHARDS[1])
     enroll_fleet(run, grouped, conductor_group=GROUP)
     flavor = run.ops.flavor("baremetal-gold")
     run.periodic(startup=True)
@@ -66,18 +71,12 @@ def shard_isolation(run: Run) -> None:
     run.periodic()
     run.checkpoint("booted")
 
-    node = _free(run, in_a)
-    _move(run, node, shard=SHARDS[1])
-    _followed(run, node, first, second)
+    _move(run, first, second, SHARDS[1])
     run.checkpoint("moved-a-to-b")
-    node = _free(run, in_b)
-    _move(run, node, shard=SHARDS[0])
-    _followed(run, node, second, first)
+    _move(run, second, first, SHARDS[0])
     run.checkpoint("moved-b-to-a")
     if not real:
-        node = _free(run, [n for n in in_b if n != node])
-        _move(run, node, shard=None, conductor_group=GROUP)
-        _followed(run, node, second, third)
+        _move(run, second, third, None, GROUP)
         run.checkpoint("moved-b-to-group")
 
     for boot in boots:

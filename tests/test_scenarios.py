@@ -13,7 +13,8 @@ SMALL = {"concurrent-claims": dict(nodes=6, workers=3)}
 DID = {"concurrent-claims": "boot-active", "instance-lifecycle": "rebuild-rebuilt",
        "node-lifecycle": "boot-active", "rebalance": "boot-active",
        "placement-faults": "deleted-again", "ironic-faults": "boot-active",
-       "malformed-nodes": "leaky-boot-failed", "sustained-outages": "boot-active"}
+       "malformed-nodes": "leaky-boot-failed", "sustained-outages": "boot-active",
+       "shard-isolation": "moved"}
 
 
 def test_every_scenario_has_an_expectation():
@@ -22,14 +23,24 @@ def test_every_scenario_has_an_expectation():
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_scenario_completes(env, name):
-    """The scenario's script runs without error, does its work and emits accounting snapshots."""
+    """The scenario's script runs without error, does its work and emits accounting snapshots;
+    no node is handled outside its shard or conductor group (shard-isolation: on unmodified
+    nova, every planned move between shards and into the group is followed)."""
+    from auditor.checks.accounting import AccountingCheck
+
     events: list = []
     result, _ = run_scenario(REGISTRY[name], env, seed=11, sink=events.append,
                              **SMALL.get(name, {}))
     assert result.outcome == "passed", result.errors
     assert result.stats.get(DID[name], 0) >= 1, result.stats
+    assert "move-skipped" not in result.stats, result.stats
     assert any(type(e).__name__ == "AccountingSnapshot" for e in events)
     assert any(type(e).__name__ == "UsageSnapshot" for e in events)
+    check = AccountingCheck()
+    for event in events:
+        check.observe(event)
+    isolation = [f.message for f in check.finish() if f.rule.id == "accounting/isolation"]
+    assert isolation == []
 
 
 def test_malformed_nodes_announce_their_bad_input(env):
