@@ -3,6 +3,8 @@ invariant holds on unmodified nova and fires when one compute ignores its shard.
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from auditor.checks.accounting import AccountingCheck, _isolation
@@ -10,6 +12,7 @@ from auditor.events import NodeView, Partition
 from scenarios import library  # noqa: F401 - registers the scenarios
 from scenarios.framework import REGISTRY, Scenario, run_scenario
 from scenarios.ironic_sim import FakeIronic
+from scenarios.shards import SHARDS
 
 
 class TestSimulatorFiltersLikeIronic:
@@ -133,3 +136,26 @@ def test_mixed_case_shard_and_group_leave_nodes_unmanaged(env):
     assert [f.evidence["variant"] for f in found] == [
         "tracked by no compute service of its shard or group"]
     assert found[0].evidence["occurrences"] == "2"
+
+
+@pytest.mark.full
+def test_shards_isolated_on_real_ironic(tmp_path):
+    """auditor run shard-isolation --ironic real: nova lists each shard over HTTP (API 1.82),
+    both moves between shards are followed, no isolation finding; nothing left running."""
+    import json
+
+    from test_backends import _auditor, _ironic_processes, _need
+
+    _need(importlib.util.find_spec("ironic") is not None, "the ironic package")
+    out, workdir = tmp_path / "r.json", tmp_path / "wd"
+    done = _auditor("run", "shard-isolation", "--ironic", "real", "--mode", "threading",
+                    "--fail-on", "never", "--report", str(out), "--workdir", str(workdir))
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    [run] = report["runs"]
+    assert run["outcome"] == "passed" and run["stats"]["moved"] == 2, run
+    assert not [f for f in report["findings"] if f["rule"] == "accounting/isolation"]
+    log = (workdir / "ironic" / "ironic.log").read_text()
+    for shard in SHARDS:
+        assert f"GET /v1/nodes?shard={shard}&fields=uuid" in log
+    assert _ironic_processes(str(workdir)) == []
