@@ -19,25 +19,30 @@ SHARDS = ("shard-a", "shard-b")
 GROUP = "rack-1"
 
 
-def _move(run: Run, old, new, shard: str | None, group: str = "") -> None:
-    """The operator moves a free node of ``old``'s shard to ``shard``/``group``; nova follows.
+def _move(run: Run, old, shard: str | None, group: str = "", moved=()) -> str | None:
+    """The operator moves a free node of ``old``'s shard (not one in ``moved``) to
+    ``shard``/``group``.
 
     A node with an instance stays where it is (nova keeps an instance's node on
-    the instance's host). Counts ``moved`` when, after two periodics, the new
-    service tracks the node and has its provider, and the old one has neither.
+    the instance's host). Returns the node (None, counted, when none is free).
     """
     ironic = run.cluster.ironic
     source, _ = old.partition
-    records = (ironic.node(n) for n in ironic.uuids())
+    records = (ironic.node(n) for n in ironic.uuids() if n not in moved)
     node = next((r["uuid"] for r in records
                  if r["shard"] == source and r["instance_uuid"] is None), None)
     if node is None:
         run.count("move-skipped")
-        return
-    ironic.set(node, shard=shard, conductor_group=group)
-    run.converge()
+    else:
+        ironic.set(node, shard=shard, conductor_group=group)
+    return node
+
+
+def _followed(run: Run, node: str | None, old, new) -> None:
+    """Count a move nova followed: the new service tracks the node and has its provider
+    in its provider tree; the old one has neither."""
     old_tree, new_tree = old.rt.reportclient._provider_tree, new.rt.reportclient._provider_tree
-    if (node in new.rt.compute_nodes and new_tree.exists(node)
+    if (node and node in new.rt.compute_nodes and new_tree.exists(node)
             and node not in old.rt.compute_nodes and not old_tree.exists(node)):
         run.count("moved")
 
@@ -45,7 +50,7 @@ def _move(run: Run, old, new, shard: str | None, group: str = "") -> None:
 @scenario("shard-isolation",
           "2 compute services on 2 Ironic shards ([ironic] shard, API 1.82) and one on a "
           "conductor group (simulator only); builds, and nodes moved between shards",
-          hosts=3, nodes=8, workers=2)
+          hosts=3, nodes=9, workers=2)
 def shard_isolation(run: Run) -> None:
     first, second, third = run.computes
     real = run.cluster.env.backends.ironic == "real"
@@ -55,14 +60,14 @@ def shard_isolation(run: Run) -> None:
         third.set_up(False)
     else:
         third.configure_ironic(conductor_group=GROUP, peer_list=[third.host])
-    grouped = 0 if real else max(1, run.nodes // 4)
-    per_shard = max(run.workers + 1, (run.nodes - grouped) // 2)  # a free node to move
+    grouped = 0 if real else max(1, run.nodes // 8)
+    # two free nodes leave shard b even when every build landed there
+    per_shard = max(run.workers + 2, (run.nodes - grouped) // 2)
     enroll_fleet(run, per_shard, shard=SHARDS[0])
     enroll_fleet(run, per_shard, shard=SHARDS[1])
     enroll_fleet(run, grouped, conductor_group=GROUP)
     flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)
-    run.converge()
+    run.periodic(startup=True)  # each service hashes its shard or group onto itself alone
     run.checkpoint("start")
 
     boots = [run.ops.boot(flavor) for _ in range(run.workers)]
@@ -71,18 +76,23 @@ def shard_isolation(run: Run) -> None:
     run.periodic()
     run.checkpoint("booted")
 
-    _move(run, first, second, SHARDS[1])
-    run.checkpoint("moved-a-to-b")
-    _move(run, second, first, SHARDS[0])
-    run.checkpoint("moved-b-to-a")
+    # All at once, then the two periodics nova needs: the gaining service takes the
+    # node's record in the first, the losing one drops it from its cache in the second.
+    plan = [(first, second, SHARDS[1], ""), (second, first, SHARDS[0], "")]
     if not real:
-        _move(run, second, third, None, GROUP)
-        run.checkpoint("moved-b-to-group")
+        plan.append((second, third, None, GROUP))
+    moves = []
+    for old, new, shard, group in plan:
+        moves.append((_move(run, old, shard, group, [m for m, _, _ in moves]), old, new))
+    run.converge()
+    for node, old, new in moves:
+        _followed(run, node, old, new)
+    run.checkpoint("moved")
 
     for boot in boots:
         if boot.outcome == "active":
             run.ops.delete(boot)
             run.count("deleted")
     run.cluster.ironic.settle()
-    run.converge()
+    run.periodic()
     run.checkpoint("end")
