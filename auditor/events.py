@@ -10,8 +10,8 @@ from typing import Callable, Union
 
 __all__ = [
     "Site", "LogEvent", "LockEvent", "CallEvent", "EntryEvent", "ExitEvent",
-    "StateAccess", "NodeView", "Partition", "InstanceView", "AccountingSnapshot", "Event", "Sink",
-    "SEMAPHORE", "stamp",
+    "StateAccess", "NodeView", "Partition", "InstanceView", "AccountingSnapshot", "Event",
+    "Sink", "SEMAPHORE", "stamp",
 ]
 
 #: The tracker's lock, as oslo.concurrency names it (nova prefixes "nova-").

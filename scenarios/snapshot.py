@@ -56,6 +56,7 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
             tracked_by=tuple(h for h, c in running.items() if uuid in c.rt.compute_nodes),
             shard=rec.get("shard") if rec else None,
             conductor_group=(rec.get("conductor_group") or "") if rec else "",
+            # the report client's cache of what it reported (it has no public reader)
             reported_by=tuple(h for h, c in running.items()
                               if c.rt.reportclient._provider_tree.exists(uuid)),
             managed_by=tuple(h for h, c in running.items()
@@ -67,7 +68,7 @@ def take_snapshot(cluster: Cluster, label: str, *, settled: bool = True) -> Acco
                 uuid=inst.uuid, vm_state=inst.vm_state, host=inst.host, node=inst.node,
                 tracked_by=tuple(h for h, c in cluster.computes.items()
                                  if inst.uuid in c.rt.tracked_instances)))
-    partitions = tuple(Partition(h, *c.partition) for h, c in cluster.computes.items()
+    partitions = tuple(Partition(h, *c.partition) for h, c in running.items()
                        if c.partition != (None, None))
     return AccountingSnapshot(
         *stamp(), label=label, nodes=tuple(nodes),

@@ -181,8 +181,9 @@ def _violations(snap: AccountingSnapshot,
 
 
 def _admits(part: Partition, node: NodeView) -> bool:
-    """Whether ``part``'s options let its service manage ``node`` (as Ironic's list filters do;
-    a conductor group is case-insensitive, a shard is not)."""
+    """Whether ``part``'s options entitle its service to ``node``: the same shard, and the
+    same conductor group, compared lower-cased (nova documents the option as
+    case-insensitive; Ironic stores groups lower-cased)."""
     if part.shard is not None and node.shard != part.shard:
         return False
     return part.conductor_group is None or node.conductor_group == part.conductor_group.lower()
