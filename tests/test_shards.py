@@ -113,7 +113,7 @@ def test_a_compute_ignoring_its_shard_is_found(env):
         assert f"{what} a compute service outside its shard or group" in found, found
 
 
-def test_mixed_case_shard_and_group_leave_nodes_unmanaged(env):
+def test_finding_14_mixed_case_shard_and_group_leave_nodes_unmanaged(env):
     """docs/findings.md 13: nova passes [ironic] shard and conductor_group to Ironic as
     written; Ironic lower-cases the shard filter but not the node's shard, and the node's
     group but not the group filter. A service on ``RackA`` / ``RACK-1`` manages nothing."""
@@ -136,6 +136,39 @@ def test_mixed_case_shard_and_group_leave_nodes_unmanaged(env):
     assert [f.evidence["variant"] for f in found] == [
         "tracked by no compute service of its shard or group"]
     assert found[0].evidence["occurrences"] == "2"
+
+
+def test_finding_15_a_node_that_left_the_shard_is_still_offered_and_built_on(env):
+    """docs/findings.md 15: a node moved to a shard no service serves keeps its record on
+    the old service, stays in its tracker and provider tree with its inventory offered,
+    and the old service builds an instance on it."""
+    seen = {}
+
+    def script(run):
+        (compute,) = run.computes
+        compute.configure_ironic(shard="shard-a")
+        ironic = run.cluster.ironic
+        kept = ironic.enroll(resource_class="baremetal-leave", shard="shard-a")
+        left = ironic.enroll(resource_class="baremetal-leave", shard="shard-a")
+        run.periodic(startup=True)
+        ironic.set(left, shard="shard-z")
+        run.converge()
+        seen.update(kept=kept, left=left, listed=left in compute.driver.node_cache)
+        flavor = run.ops.flavor("baremetal-leave")
+        boots = [run.ops.boot(flavor) for _ in range(2)]
+        seen["nodes"] = {b.node for b in boots if b.outcome == "active"}
+        run.periodic()
+        run.checkpoint("end")
+
+    events: list = []
+    result, _ = run_scenario(Scenario("shard-leave", "", script), env, seed=2,
+                             sink=events.append)
+    assert result.outcome == "passed", result.errors
+    assert not seen["listed"]                                # the driver no longer lists it
+    assert seen["nodes"] == {seen["kept"], seen["left"]}     # yet nova built on it
+    found = {f.evidence["variant"] for f in _isolation_findings(events)}
+    assert found >= {f"{what} a compute service outside its shard or group" for what in
+                     ("tracked by", "compute node record on", "in the provider tree of")}
 
 
 @pytest.mark.full
