@@ -1,8 +1,8 @@
 """Compute services limited to Ironic shards and a conductor group; nodes moved between shards.
 
-Ironic's shard CI job leaves a TODO to check that its two nova-computes never
-see each other's nodes; here the ``accounting/isolation`` invariant checks it
-at every checkpoint, with builds and deletes in between. On real Ironic the
+What a sharded deployment relies on, that its nova-computes never see each
+other's nodes, is the ``accounting/isolation`` invariant, checked at every
+checkpoint with builds, deletes and moves in between. On real Ironic the
 conductor-group service stays down (real Ironic refuses a node in a conductor
 group no conductor serves; see docs/scenarios.md).
 """
