@@ -107,7 +107,7 @@ def test_a_compute_ignoring_its_shard_is_found(env):
     it is quiet: tests/test_scenarios.py runs the scenario and asserts no isolation finding.)"""
     events: list = []
     run_scenario(REGISTRY["shard-isolation"], env, seed=5, sink=events.append, nodes=5,
-                 before=_ignore_shard)
+                 workers=1, before=_ignore_shard)
     found = {f.evidence["variant"] for f in _isolation_findings(events)}
     for what in ("tracked by", "in the node cache of", "in the provider tree of"):
         assert f"{what} a compute service outside its shard or group" in found, found
