@@ -113,8 +113,8 @@ def test_a_compute_ignoring_its_shard_is_found(env):
         assert f"{what} a compute service outside its shard or group" in found, found
 
 
-def test_finding_14_mixed_case_shard_and_group_leave_nodes_unmanaged(env):
-    """docs/findings.md 13: nova passes [ironic] shard and conductor_group to Ironic as
+def test_finding_15_mixed_case_shard_and_group_leave_nodes_unmanaged(env):
+    """docs/findings.md 15: nova passes [ironic] shard and conductor_group to Ironic as
     written; Ironic lower-cases the shard filter but not the node's shard, and the node's
     group but not the group filter. A service on ``RackA`` / ``RACK-1`` manages nothing."""
     def script(run):
@@ -138,8 +138,8 @@ def test_finding_14_mixed_case_shard_and_group_leave_nodes_unmanaged(env):
     assert found[0].evidence["occurrences"] == "2"
 
 
-def test_finding_15_a_node_that_left_the_shard_is_still_offered_and_built_on(env):
-    """docs/findings.md 15: a node moved to a shard no service serves keeps its record on
+def test_finding_16_a_node_that_left_the_shard_is_still_offered_and_built_on(env):
+    """docs/findings.md 16: a node moved to a shard no service serves keeps its record on
     the old service, stays in its tracker and provider tree with its inventory offered,
     and the old service builds an instance on it."""
     seen = {}
