@@ -50,6 +50,8 @@ class AuditConfig:
     ignore_threads: tuple[str, ...] = ("placement-server-",)
     #: also record ``nova.config.parse_args`` returning (tracing: the config's secrets)
     watch_config: bool = False
+    #: the hook surfaces installed (``hooks.SURFACES`` names; None: all of them)
+    surfaces: tuple[str, ...] | None = None
 
 
 class AuditSession:
@@ -91,7 +93,7 @@ class AuditSession:
             self._installation = hooks.install(
                 self.sink, discipline=self.config.discipline,
                 force_debug=self.config.force_debug, watch_config=self.config.watch_config,
-                on_error=self.internal_error)
+                on_error=self.internal_error, surfaces=self.config.surfaces)
         return self
 
     def stop(self) -> None:

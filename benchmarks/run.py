@@ -6,6 +6,8 @@
 
 Sections: ``micro`` (per-event ns), ``scenario`` (N-node periodic + 16
 claimers, plain vs audit vs tracing, one child process per concurrency mode),
+``attribution`` (the same workload with one hook surface at a time, traced and
+audited: each surface's share of the overhead),
 ``trace`` (``auditor trace`` end to end: plain vs traced child processes),
 ``scale`` (first and steady periodic at several node counts, plain vs audit,
 time and peak RSS), ``memory`` (many passes under a long-lived tracing
@@ -27,8 +29,10 @@ import time
 
 from benchmarks.common import ROOT, fmt_s, loadavg, machine, run_child, summary
 
-SECTIONS = ("micro", "scenario", "trace", "scale", "memory", "unit")
-BUDGETS = {"unit": 1.10, "audit": 1.25, "trace": 1.03}
+SECTIONS = ("micro", "scenario", "attribution", "trace", "scale", "memory", "unit")
+BUDGETS = {"unit": 1.05, "audit": 1.10, "trace": 1.03}
+#: The hook surfaces the attribution installs one at a time (``auditor.hooks.SURFACES``).
+ATTRIBUTED = ("logging", "locks", "external", "tracker-entry", "tracker-state")
 
 
 def _echo(line: str) -> None:
@@ -104,6 +108,38 @@ def scenario(args) -> dict:
                   f"  ratio wall {r:.3f} cpu {rc:.3f} paired cpu {paired:.3f}"
                   + (f" (budget {budget})" if budget else "")
                   + (f"  [{row['note']}]" if row.get("note") else ""))
+    return out
+
+
+def attribution(args) -> dict:
+    """One hook surface at a time, traced and audited, interleaved with plain in one child."""
+    kinds = ("trace", "audit")
+    variants = ["plain"] + [f"{k}{s}" for k in kinds for s in ("", *(":" + a for a in ATTRIBUTED))]
+    out = {}
+    for mode in args.modes:
+        params = {"mode": mode, "nodes": args.attr_nodes, "reps": args.reps,
+                  "warmup": args.warmup, "claimers": 16, "cycles": 3, "db": args.db,
+                  "variants": variants}
+        print(f"  [{mode}] {dict(params, variants=len(variants))}", flush=True)
+        res = run_child("benchmarks.scenario", params, echo=_echo)
+        out[mode] = res
+        v = res["variants"]
+        plain = v["plain"]["raw"]
+        paired = {name: paired_ratio(row["raw"], plain) for name, row in v.items()}
+        print(f"\n  {mode}: {res['nodes']} nodes, {res['reps']} reps; paired CPU ratio to plain "
+              f"(median over reps), share of all surfaces' overhead; plain CPU "
+              f"{fmt_s(v['plain']['cpu'])}")
+        print(f"    {'surface':<15}" + "".join(f" {k + ' ratio':>12} {'share':>6} {'events':>8}"
+                                               for k in kinds))
+        for surface in ("all", *ATTRIBUTED):
+            cells = ""
+            for k in kinds:
+                name = k if surface == "all" else f"{k}:{surface}"
+                share = (paired[name] - 1) / (paired[k] - 1) if paired[k] != 1 else float("nan")
+                cells += (f" {paired[name]:>12.3f} {share:>6.0%} "
+                          f"{v[name]['events_per_pass']:>8.0f}")
+            print(f"    {surface:<15}{cells}")
+        res["paired"] = paired
     return out
 
 
@@ -193,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first")
     p.add_argument("--db", default="sqlite",
                    help="scenario: nova's and placement's database (sqlite, postgresql, mysql, URL)")
+    p.add_argument("--attr-nodes", type=int, help="attribution nodes (200; quick 20)")
     p.add_argument("--scale-nodes", help="node counts for scale (100,1000,5000; quick 20,100)")
     p.add_argument("--audit-only", default="", help="scale node counts measured audited only")
     p.add_argument("--trace-nodes", type=int, help="nodes for the trace section (100; quick 20)")
@@ -211,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     args.modes = [m for m in args.modes.split(",") if m]
     args.nodes = args.nodes or (100 if q else 1000)
     args.reps = args.reps or (2 if q else 3)
+    args.attr_nodes = args.attr_nodes or (20 if q else 200)
     args.scale_nodes = [int(n) for n in (args.scale_nodes or ("20,100" if q else "100,1000,5000"))
                         .split(",") if n]
     args.audit_only = {int(n) for n in args.audit_only.split(",") if n}

@@ -7,7 +7,9 @@ claimers, once per variant, interleaved (the order rotates every repetition).
 Variants: ``plain`` (no hooks), ``audit`` (``AuditSession``, every hook and
 check), ``trace`` (``auditor.tracing.tracer.Tracer`` in process, as ``auditor trace`` runs
 it: every hook and check, log records judged as the logging configuration
-emits them, plus the JSON-lines trace file).
+emits them, plus the JSON-lines trace file). ``audit:SURFACE`` and
+``trace:SURFACE`` install one hook surface only (``auditor.hooks.SURFACES``;
+the ``attribution`` section).
 
 Usage: python -m benchmarks.scenario '{"mode": "threading", "nodes": 100, "reps": 2}'
 """
@@ -20,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.common import Workload, emit, maxrss_mb, say, summary
+from benchmarks.common import Workload, emit, loadavg, maxrss_mb, say, summary
 
 VARIANTS = ("plain", "audit", "trace")
 
@@ -40,18 +42,22 @@ class _Variant:
         self.events = 0
 
     def start(self) -> None:
-        from auditor.session import AuditSession
+        from auditor.session import AuditConfig, AuditSession
 
-        if self.name == "audit":
-            self.session = AuditSession(canaries=self.canaries).start()
+        kind, _, surface = self.name.partition(":")
+        surfaces = (surface,) if surface else None
+        if kind == "audit":
+            self.session = AuditSession(AuditConfig(surfaces=surfaces),
+                                        canaries=self.canaries).start()
             self.session.adopt(self.work.rt)
             self.session.begin_run("bench")
-        elif self.name == "trace":
+        elif kind == "trace":
             from auditor.tracing import tracer
 
             # as ``auditor trace`` runs it, with the benchmark's canaries (live mode: the config's)
             self.tracer = tracer.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
-                                       interval_s=tracer.DEFAULT_INTERVAL_S).start(self.canaries)
+                                       interval_s=tracer.DEFAULT_INTERVAL_S,
+                                       surfaces=surfaces).start(self.canaries)
             self.session = self.tracer.session
             self.note = ("auditor.tracing.tracer.Tracer: log records as emitted (root at INFO), "
                          "trace file")
@@ -104,10 +110,11 @@ def main(params: dict) -> dict:
             finally:
                 runner.stop()
             res["rep"] = rep - warmup
+            res["load"] = loadavg()
             if rep >= warmup:
                 results[name].append(res)
-            say(f"rep {rep - warmup:>2} {name:<5} wall {res['wall_s']:.2f}s cpu {res['cpu_s']:.2f}s "
-                f"claims {res['claims']}"
+            say(f"rep {rep - warmup:>2} {name:<19} wall {res['wall_s']:.2f}s cpu {res['cpu_s']:.2f}s "
+                f"claims {res['claims']} load {res['load']}"
                 + (f" errors {res['errors']}" if res["errors"] else ""))
     return {
         "mode": mode.current(), "nodes": nodes, "claimers": work.claimers,

@@ -20,7 +20,7 @@ installation is not found otherwise (no heap scan).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from auditor.events import Sink
 from auditor.hooks import config, external_calls, locks, logging_hook, tracker, wire
@@ -31,8 +31,18 @@ from auditor.nova.discipline import DEFAULT, Discipline
 
 __all__ = ["install", "Installation", "DEFAULT_LOGGERS", "SURFACES"]
 
-#: Every hook module, in install order; each declares its ``TARGETS`` table.
-SURFACES = (logging_hook, locks, external_calls, wire, tracker, config)
+#: The hook surfaces by name, in install order: each a table of targets. ``install``
+#: takes all of them by default (``config`` only with ``watch_config``); the
+#: benchmarks install one at a time to attribute the overhead.
+SURFACES = {
+    "logging": logging_hook.TARGETS,
+    "locks": locks.TARGETS,
+    "external": external_calls.TARGETS,
+    "wire": wire.TARGETS,
+    "tracker-entry": tracker.ENTRY_TARGETS,
+    "tracker-state": tracker.STATE_TARGETS,
+    "config": config.TARGETS,
+}
 
 _guard = threading.Lock()
 _active: "Installation | None" = None
@@ -83,29 +93,39 @@ class Installation:
 
 def install(sink: Sink, *, discipline: Discipline = DEFAULT,
             capture_loggers: tuple[str, ...] = DEFAULT_LOGGERS, force_debug: bool = True,
-            watch_config: bool = False, on_error: ErrorHandler | None = None) -> Installation:
+            watch_config: bool = False, on_error: ErrorHandler | None = None,
+            surfaces: Iterable[str] | None = None) -> Installation:
     """Wrap every hook point and send events to ``sink`` (synchronously, on the emitting thread).
 
     ``force_debug``: capture log records from DEBUG up even where the logging
     configuration drops them; False captures only the records it emits.
     ``watch_config``: also record ``nova.config.parse_args`` returning (``ConfigParsed``).
     ``on_error(exc, where)`` receives the auditor's own errors (and the sink's);
-    they never reach the audited code. Raises RuntimeError if hooks are already installed.
+    they never reach the audited code. ``surfaces``: names of ``SURFACES`` to install
+    (default: all). Raises RuntimeError if hooks are already installed, ValueError on an
+    unknown surface.
     """
     global _active
+    chosen = set(SURFACES) if surfaces is None else set(surfaces)
+    if not watch_config:
+        chosen.discard("config")
+    unknown = chosen - SURFACES.keys()
+    if unknown:
+        raise ValueError(f"unknown hook surface(s): {', '.join(sorted(unknown))}")
     with _guard:
         if _active is not None:
             raise RuntimeError("auditor hooks are already installed; uninstall them first")
         rec = Recorder(sink, on_error)
-        tracking = rec.extras["tracker"] = tracker.Tracking(rec, discipline)
+        tracking = rec.extras["tracker"] = tracker.Tracking(
+            rec, discipline, state="tracker-state" in chosen)
         logging_hook.configure(capture_loggers)
         ledger = Ledger(rec)
         _active = installation = Installation(rec, ledger, tracking)
-    for surface in SURFACES:
-        if surface is config and not watch_config:
-            continue
-        emitted_only = surface is logging_hook and not force_debug
-        ledger.apply(logging_hook.EMITTED_ONLY if emitted_only else surface.TARGETS)
+    for name, targets in SURFACES.items():
+        if name in chosen:
+            emitted_only = name == "logging" and not force_debug
+            ledger.apply(logging_hook.EMITTED_ONLY if emitted_only else targets)
     tracking.adopt_seen()
-    wire.adopt(rec)
+    if "wire" in chosen:
+        wire.adopt(rec)
     return installation

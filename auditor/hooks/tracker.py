@@ -15,7 +15,7 @@ from auditor.hooks.recorder import Recorder, guarded, owner
 from auditor.hooks.sites import qualname, relpath, site
 from auditor.hooks.ledger import MISSING, Target, wrapping
 
-__all__ = ["TARGETS", "Tracking"]
+__all__ = ["TARGETS", "ENTRY_TARGETS", "STATE_TARGETS", "Tracking"]
 
 _NODE_FIELDS = ("memory_mb_used", "vcpus_used", "local_gb_used", "running_vms")
 
@@ -27,8 +27,10 @@ _SEEN: "weakref.WeakSet[Any]" = weakref.WeakSet()
 class Tracking:
     """This installation's view of trackers: the discipline and every tracker seen."""
 
-    def __init__(self, rec: Recorder, discipline: Discipline):
+    def __init__(self, rec: Recorder, discipline: Discipline, state: bool = True):
+        """``state``: whether shared state is recorded (else ``adopt`` does nothing)."""
         self.rec = rec
+        self.state = state
         self.watched = discipline.watched
         self.read_guarded = discipline.read_guarded
         self.trackers: "weakref.WeakSet[Any]" = weakref.WeakSet()
@@ -57,6 +59,8 @@ class Tracking:
 
     def adopt(self, rt: Any) -> None:
         """Wrap the watched containers of a tracker built before installation."""
+        if not self.state:
+            return
         self.trackers.add(rt)
         _SEEN.add(rt)
         state = vars(rt)
@@ -250,9 +254,10 @@ def _entry_points(cls: type) -> list[str]:
             if not name.startswith("_") and isinstance(value, types.FunctionType)]
 
 
-TARGETS = (
-    Target(hp.TRACKER_MODULE, hp.TRACKER_CLASS, hp.REQUIRED_ENTRY_POINTS,
-           wrapping(_entry_wrapper), select=_entry_points),
-    Target(hp.TRACKER_MODULE, hp.TRACKER_CLASS, ("__setattr__",),
-           _make_setattr, create=True),
-)
+#: Entry points (``EntryEvent``/``ExitEvent``).
+ENTRY_TARGETS = (Target(hp.TRACKER_MODULE, hp.TRACKER_CLASS, hp.REQUIRED_ENTRY_POINTS,
+                        wrapping(_entry_wrapper), select=_entry_points),)
+#: Shared state: attribute rebinds and the watched containers (``StateAccess``).
+STATE_TARGETS = (Target(hp.TRACKER_MODULE, hp.TRACKER_CLASS, ("__setattr__",),
+                        _make_setattr, create=True),)
+TARGETS = ENTRY_TARGETS + STATE_TARGETS

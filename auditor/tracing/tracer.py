@@ -46,13 +46,16 @@ class Tracer:
     """One traced process: its session, its file, and the records between them."""
 
     def __init__(self, template: str, program: str, interval_s: float = DEFAULT_INTERVAL_S,
-                 debug: bool = False, kill_file: str | None = None):
+                 debug: bool = False, kill_file: str | None = None,
+                 surfaces: tuple[str, ...] | None = None):
         """``kill_file``: stop at the next flush once it exists (default:
-        ``environment.kill_file``)."""
+        ``environment.kill_file``). ``surfaces``: the hook surfaces (default: all;
+        the benchmarks trace one at a time)."""
         self.template = template
         self.program = program
         self.interval_s = interval_s
         self.debug = debug
+        self.surfaces = surfaces
         self.kill_file = kill_file or default_kill_file(template)
         self.path: str | None = None
         self.session = None
@@ -287,7 +290,9 @@ def _session(tracer: Tracer, canaries=None):
     """An ``AuditSession`` whose events also feed ``tracer``."""
     from auditor.session import AuditConfig, AuditSession
 
-    return AuditSession(AuditConfig(force_debug=tracer.debug, watch_config=True),
+    surfaces = None if tracer.surfaces is None else (*tracer.surfaces, "config")
+    return AuditSession(AuditConfig(force_debug=tracer.debug, watch_config=True,
+                                    surfaces=surfaces),
                         canaries=canaries, observer=tracer.observe)
 
 
