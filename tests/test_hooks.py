@@ -510,6 +510,39 @@ class TestLivePeriodic:
         assert len(comp.rt.compute_nodes) == 2
         assert "sink" in errors and "tracker.entry" in errors
 
+    #: The events each hook surface records (``hooks.SURFACES``; config: tracing only).
+    SURFACE_EVENTS = {"logging": {LogEvent}, "locks": {LockEvent}, "external": {CallEvent},
+                      "tracker-entry": {EntryEvent, ExitEvent}, "tracker-state": {StateAccess}}
+
+    @pytest.mark.parametrize("surface", sorted(SURFACE_EVENTS))
+    def test_surface_alone_records_only_its_events(self, hooks_cluster, surface):
+        """A surface installed alone (the benchmarks' attribution) records its own events only,
+        and all of them: the same periodic and claim under every surface."""
+        from nova import objects
+
+        cl, comp = hooks_cluster
+        comp.periodic(startup=True)
+        events, errors = [], []
+        installation = hooks.install(events.append, surfaces=[surface],
+                                     on_error=lambda exc, where: errors.append(where))
+        try:
+            installation.adopt(comp.rt)
+            comp.periodic()
+            node = cl.ironic.uuids()[0]
+            with comp.env.as_host(comp.host), pytest.raises(Exception):
+                comp.rt.abort_instance_claim(comp.env.admin_context(),
+                                             objects.Instance(uuid=node), node)
+        finally:
+            installation.uninstall()
+        assert not errors
+        assert {type(e) for e in events} == self.SURFACE_EVENTS[surface]
+        assert not any(containers.is_proxy(v) for v in vars(comp.rt).values())
+
+    def test_unknown_surface_refused(self):
+        with pytest.raises(ValueError, match="unknown hook surface"):
+            hooks.install(lambda e: None, surfaces=["nope"])
+        hooks.install(lambda e: None).uninstall()   # nothing was left installed
+
     def test_trackers_unwrapped_on_uninstall(self, hooks_cluster):
         """No recording proxy outlives an installation; known trackers are adopted by the next."""
         cl, comp = hooks_cluster
