@@ -132,27 +132,33 @@ def _stock_is_set() -> Any:
     return _STOCK_IS_SET
 
 
+_NODE_KEYS = tuple("_obj_" + name for name in ("uuid",) + _NODE_FIELDS)
+_ROWS: dict[tuple, str] = {}   # a node's raw field values -> its row (most nodes do not change)
+_ROWS_MAX = 1 << 16
+
+
 def _node_row(cn: Any, stock: Any) -> str:
     """``uuid:memory_mb_used/vcpus_used/local_gb_used/running_vms`` of one compute node.
 
     A versioned object with the stock ``obj_attr_is_set`` keeps a set field in
     ``_obj_<name>``, which its property returns: read it there (what ``_field``
-    returns, without the property and ``obj_attr_is_set`` calls per field).
+    returns, without the property and ``obj_attr_is_set`` calls per field), and
+    format a row once per distinct set of values.
     """
     if stock and getattr(type(cn), "obj_attr_is_set", None) is stock:
         try:
-            state = vars(cn)
-        except TypeError:
-            state = None
-        if state is not None:
-            try:
-                vals = []
-                for name in ("uuid",) + _NODE_FIELDS:
-                    value = state.get("_obj_" + name, _UNSET)
-                    vals.append("?" if value is _UNSET else str(value))
-                return f"{vals[0]}:" + "/".join(vals[1:])
-            except Exception:
-                pass
+            get = vars(cn).get
+            raw = tuple([get(key, _UNSET) for key in _NODE_KEYS])
+            row = _ROWS.get(raw)
+            if row is None:
+                vals = ["?" if value is _UNSET else str(value) for value in raw]
+                row = f"{vals[0]}:" + "/".join(vals[1:])
+                if len(_ROWS) >= _ROWS_MAX:
+                    _ROWS.clear()
+                _ROWS[raw] = row
+            return row
+        except Exception:
+            pass
     return f"{_field(cn, 'uuid')}:" + "/".join(_field(cn, f) for f in _NODE_FIELDS)
 
 
