@@ -73,6 +73,7 @@ class AuditSession:
         self._buffer: collections.deque[Event] = collections.deque()
         self._drain_lock = threading.Lock()
         self._checks: list[Check] = []
+        self._counted: list[Check] = []   # the checks with a ``made`` count (``fresh``)
         self._context: RunContext | None = None
         #: event type -> the checks that observe it (by their ``EVENTS``)
         self._dispatch: dict[type, list[Check]] = {}
@@ -158,6 +159,7 @@ class AuditSession:
     def _switch_off(self, check: Check) -> None:
         """Stop dispatching events to ``check`` for the rest of the run."""
         self._checks = [c for c in self._checks if c is not check]
+        self._counted = [c for c in self._counted if c is not check]
         for checks in self._dispatch.values():
             if check in checks:
                 checks.remove(check)
@@ -197,6 +199,7 @@ class AuditSession:
             self._context = RunContext(run_id, self.canaries, self.config.discipline,
                                        self.config.expected, self.config.wait_threshold_s)
             self._checks = make_checks(self._context)
+            self._counted = [c for c in self._checks if hasattr(type(c), "made")]
             self._dispatch = {}
             self._errors = {}
 
@@ -241,7 +244,7 @@ class AuditSession:
                     self.internal_error(exc, f"{type(check).__name__}.finish")
                     found.extend(self._pending)
                     self._pending, self._errors = [], {}
-            self._checks = []
+            self._checks, self._counted = [], []
             self._dispatch = {}
         found = [dataclasses.replace(f, run=self._run_id) for f in found
                  if f.category in self.config.categories and not (drop and drop(f))]
@@ -268,7 +271,9 @@ class AuditSession:
             return []
         try:
             self._drain()
-            made = len(self._pending) + sum(getattr(c, "made", 0) for c in self._checks)
+            made = len(self._pending)
+            for check in self._counted:
+                made += check.made
             if made == self._made:
                 return []
             self._made = made

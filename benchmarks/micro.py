@@ -1,18 +1,25 @@
-"""Child: per-event costs in ns (timeit; no nova needed).
+"""Child: per-event costs in ns, one row per hook surface's event (timeit; no nova process).
 
-Cases, each plain vs audited, interleaved (hooks installed/uninstalled between repeats):
+Each row is measured plain, traced and audited, interleaved (the order rotates
+every repeat; hooks are installed and uninstalled around each timing), in CPU
+time of the measuring thread:
 
-- ``log``: ``LOG.debug(fmt, a, b)`` on a ``nova.*`` logger configured at INFO
-  (plain: dropped by ``isEnabledFor``; audited: the record is forced, captured
-  as a ``LogEvent``, drained into every check, secret-scanned against ~30
-  canaries). Also ``log-info``: an INFO record that handlers do get.
-- ``log-debug/trace``, ``log-info/trace``, ``lock/trace``: the same under
-  tracing's log capture (``force_debug=False``: only records the logging
-  configuration emits are captured; the DEBUG record is dropped as in plain).
-- ``log-scan``: ``SensitiveLogCheck.observe`` alone on a prebuilt ``LogEvent``.
-- ``lock``: ``with lockutils.lock(name)`` uncontended (plain vs recorded + checks).
-- ``state``: ``d[k] = v`` on a tracker container (plain dict vs the recording
-  proxy with ``LockingCheck`` judging it through the session).
+- traced: a ``auditor.tracing.tracer.Tracer`` writing its trace file, as
+  ``auditor trace`` runs it (log records as the logging configuration emits
+  them; spans written; findings looked for after every event);
+- audited: an ``AuditSession`` (log records forced from DEBUG, drained into
+  every check, secret-scanned against ``CANARIES`` canaries).
+
+Rows by surface: logging ``log-debug`` (``LOG.debug`` on a ``nova.*`` logger at
+INFO: plain and traced drop it, audited forces it) and ``log-info`` (reaches a
+handler); locks ``lock`` (``with lockutils.lock(name)``, uncontended);
+external ``placement-get`` (the report client's verb hook around a no-op
+call); tracker entry points ``entry`` (the entry-point hook around a no-op
+method); tracker state ``state`` (``d[k] = v`` on a recording proxy),
+``state-read`` (``d[k]`` through a proxy: not recorded, the proxy's C-level
+forwarding only) and ``rebind`` (``obj.attr = v`` through the tracker's
+``__setattr__`` hook). Checks alone, audited only: ``log-scan``
+(``SensitiveLogCheck.observe``) and ``state-check`` (``LockingCheck.observe``).
 
 Usage: python -m benchmarks.micro '{"quick": true}'
 """
@@ -21,13 +28,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 import timeit
 
 from benchmarks.common import emit, say, summary
 
 CANARIES = 30
+KINDS = ("plain", "traced", "audited")
 
 
 def _registry():
@@ -39,27 +50,49 @@ def _registry():
     return reg
 
 
-def _session(reg):
+def _per_op(stmt, number: int) -> float:
+    """CPU ns per call on this thread (``thread_time``: time the scheduler gave to other
+    processes on a shared machine is not counted)."""
+    return timeit.Timer(stmt, timer=time.thread_time).timeit(number) / number * 1e9
+
+
+def _audited(reg, tmp):
+    """Hooks and checks of an audit; ``(session, stop)``."""
     from auditor.session import AuditSession
 
-    session = AuditSession(canaries=reg)
+    session = AuditSession(canaries=reg).start()
     session.begin_run("micro")
-    return session
+
+    def stop():
+        session.end_run("passed", 0.0)
+        session.stop()
+    return session, stop
 
 
-def _per_op(stmt, number: int) -> float:
-    return timeit.timeit(stmt, number=number) / number * 1e9
+def _traced(reg, tmp):
+    """A tracer as ``auditor trace`` starts it; ``(session, stop)``."""
+    from auditor.tracing.tracer import Tracer
+
+    tracer = Tracer(os.path.join(tmp, "micro-{pid}.jsonl"), "micro").start(reg)
+
+    def stop():
+        tracer.close("micro")
+        os.unlink(tracer.path)
+    return tracer.session, stop
 
 
 def _cases(reg):
-    """name -> (plain callable, audited callable factory returning (callable, cleanup))."""
+    """name -> (plain callable, {kind: factory(session) -> callable})."""
+    import wrapt
     from oslo_concurrency import lockutils
 
-    from auditor import hooks
-    from auditor.events import LogEvent, Site, StateAccess
+    from auditor.checks.locking import LockingCheck
     from auditor.checks.sensitive_log import SensitiveLogCheck
-    from auditor.hooks import containers
+    from auditor.events import LogEvent, Site, StateAccess
+    from auditor.hooks import containers, external_calls, tracker
+    from auditor.hooks.ledger import MISSING
     from auditor.hooks.recorder import Recorder
+    from auditor.nova.discipline import DEFAULT
 
     log = logging.getLogger("nova.compute.bench")
     log.setLevel(logging.INFO)
@@ -78,27 +111,49 @@ def _cases(reg):
         with lockutils.lock("bench-lock"):
             pass
 
-    plain_dict: dict = {}
-
-    def state_plain():
-        plain_dict["node"] = 1
-
-    def installed(fn, force_debug=True):
-        def start():
-            session = _session(reg)
-            inst = hooks.install(session.sink, force_debug=force_debug,
-                                 on_error=session.internal_error)
-            return fn, inst.uninstall
-        return start
-
-    def state_audited():
-        session = _session(reg)
+    def recorder(session) -> Recorder:
         rec = Recorder(session.sink, session.internal_error)
-        proxy = containers.wrap({}, rec, 1, "compute_nodes", False)
+        rec.extras["tracker"] = tracker.Tracking(rec, DEFAULT)
+        return rec
 
-        def op():
-            proxy["node"] = 1
-        return op, (lambda: session.end_run("passed", 0.0))
+    def noop(*args, **kwargs):
+        return None
+
+    url = f"/resource_providers/{node}/inventories"
+
+    def placement(session):
+        get = wrapt.FunctionWrapper(noop, external_calls._verb_wrapper(recorder(session), "get"))
+        return lambda: get(url)
+
+    class Tracker:
+        def update_usage(self):
+            return None
+
+    plain_rt = Tracker()
+
+    def entry(session):
+        method = wrapt.FunctionWrapper(Tracker.update_usage,
+                                       tracker._entry_wrapper(recorder(session), "update_usage"))
+        return lambda: method(plain_rt)
+
+    def rebind(session):
+        rec = recorder(session)
+        hooked = type("HookedTracker", (), {
+            "__setattr__": tracker._make_setattr(rec, MISSING, None, "__setattr__")})()
+        return lambda: setattr(hooked, "stats", 1)
+
+    plain_dict: dict = {"node": 1}
+
+    def proxy(session):
+        return containers.wrap({"node": 1}, recorder(session), 1, "compute_nodes", False)
+
+    def state_write(session):
+        d = proxy(session)
+        return lambda: d.__setitem__("node", 1)
+
+    def state_read(session):
+        d = proxy(session)
+        return lambda: d["node"]
 
     event = LogEvent(1, time.monotonic(), 1, "MainThread", "nova.compute.bench", 10,
                      Site("nova/compute/resource_tracker.py", 1, "f"),
@@ -109,24 +164,29 @@ def _cases(reg):
     access = StateAccess(1, time.monotonic(), 1, "MainThread", "compute_nodes", "write",
                          "node", 1, Site("nova/compute/resource_tracker.py", 1, "f"),
                          ("compute_resources",))
-    from auditor.checks.locking import LockingCheck
-
     lcheck = LockingCheck()
 
-    def noop():
-        pass
+    def hooks_only(fn):
+        return {kind: (lambda session: fn) for kind in KINDS[1:]}
+
+    def made(factory):
+        return {kind: factory for kind in KINDS[1:]}
 
     return {
-        "log-debug": (log_debug, installed(log_debug)),
-        "log-info": (log_info, installed(log_info)),
-        "log-debug/trace": (log_debug, installed(log_debug, force_debug=False)),
-        "log-info/trace": (log_info, installed(log_info, force_debug=False)),
-        "lock/trace": (lock, installed(lock, force_debug=False)),
-        "log-scan": (noop, lambda: ((lambda: check.observe(event)), noop)),
-        "lock": (lock, installed(lock)),
-        "state": (state_plain, state_audited),
-        "state-check": (noop, lambda: ((lambda: lcheck.observe(access)), noop)),
+        "log-debug": (log_debug, hooks_only(log_debug)),
+        "log-info": (log_info, hooks_only(log_info)),
+        "lock": (lock, hooks_only(lock)),
+        "placement-get": (lambda: noop(url), made(placement)),
+        "entry": (lambda: plain_rt.update_usage(), made(entry)),
+        "state": (lambda: plain_dict.__setitem__("node", 1), made(state_write)),
+        "state-read": (lambda: plain_dict["node"], made(state_read)),
+        "rebind": (lambda: setattr(plain_rt, "stats", 1), made(rebind)),
+        "log-scan": (noop, {"audited": lambda session: (lambda: check.observe(event))}),
+        "state-check": (noop, {"audited": lambda session: (lambda: lcheck.observe(access))}),
     }
+
+
+_START = {"traced": _traced, "audited": _audited}
 
 
 def main(params: dict) -> dict:
@@ -135,24 +195,30 @@ def main(params: dict) -> dict:
     number = int(params.get("number", 2000 if quick else 20000))
     reg = _registry()
     cases = _cases(reg)
+    tmp = tempfile.mkdtemp(prefix="bench-micro-")
     out = {}
-    for name, (plain, audited_factory) in cases.items():
-        plain_ns, audited_ns = [], []
-        for r in range(repeats):
-            for variant in (("plain", "audited") if r % 2 == 0 else ("audited", "plain")):
-                if variant == "plain":
-                    plain()
-                    plain_ns.append(_per_op(plain, number))
-                else:
-                    fn, cleanup = audited_factory()
+    try:
+        for name, (plain, variants) in cases.items():
+            kinds = ["plain", *variants]
+            times: dict[str, list[float]] = {kind: [] for kind in kinds}
+            for r in range(repeats):
+                for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+                    if kind == "plain":
+                        plain()
+                        times[kind].append(_per_op(plain, number))
+                        continue
+                    session, stop = _START[kind](reg, tmp)
                     try:
+                        fn = variants[kind](session)
                         fn()
-                        audited_ns.append(_per_op(fn, number))
+                        times[kind].append(_per_op(fn, number))
                     finally:
-                        cleanup()
-        out[name] = {"plain_ns": summary(plain_ns), "audited_ns": summary(audited_ns)}
-        say(f"{name:<16} plain {out[name]['plain_ns']['median']:>9.0f} ns   audited "
-            f"{out[name]['audited_ns']['median']:>9.0f} ns")
+                        stop()
+            out[name] = {f"{kind}_ns": summary(values) for kind, values in times.items()}
+            say(f"{name:<14}" + "".join(
+                f" {kind} {out[name][f'{kind}_ns']['median']:>9.0f} ns" for kind in kinds))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"repeats": repeats, "number": number, "canaries": CANARIES, "cases": out}
 
 

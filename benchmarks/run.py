@@ -67,11 +67,16 @@ def wait_quiet(max_load: float, max_wait_s: float) -> str:
 
 def micro(args) -> dict:
     res = run_child("benchmarks.micro", {"quick": args.quick}, echo=_echo)
-    print(f"\n  {'event':<16} {'plain ns':>10} {'audited ns':>11} {'extra ns':>9}  (median of "
-          f"{res['repeats']} x {res['number']})")
+    print(f"\n  {'event':<14} {'plain ns':>9} {'traced ns':>10} {'ratio':>7} {'audited ns':>11} "
+          f"{'ratio':>7}  (median of {res['repeats']} x {res['number']})")
     for name, row in res["cases"].items():
-        p, a = row["plain_ns"]["median"], row["audited_ns"]["median"]
-        print(f"  {name:<16} {p:>10.0f} {a:>11.0f} {a - p:>9.0f}")
+        p = row["plain_ns"]["median"]
+        cells = ""
+        for kind in ("traced", "audited"):
+            v = row.get(f"{kind}_ns", {}).get("median")
+            cells += (f" {'-':>10} {'':>7}" if v is None else
+                      f" {v:>{10 if kind == 'traced' else 11}.0f} {v / p:>7.2f}")
+        print(f"  {name:<14} {p:>9.0f}{cells}")
     return res
 
 
