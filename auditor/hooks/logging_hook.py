@@ -176,7 +176,7 @@ def _handle_wrapper(rec: Recorder, attr: str):
             return wrapped(*args, **kwargs)
         record = args[0] if args else kwargs.get("record")
         _capture(rec, instance, record)
-        if _take_forced(rec, record):
+        if _forced and _take_forced(rec, record):   # none are forced without force_debug
             return None   # built only for the audit: the handlers never see it
         return wrapped(*args, **kwargs)
     return wrapper
