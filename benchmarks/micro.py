@@ -132,9 +132,10 @@ def _cases(reg):
     plain_rt = Tracker()
 
     def entry(session):
-        method = wrapt.FunctionWrapper(Tracker.update_usage,
-                                       tracker._entry_wrapper(recorder(session), "update_usage"))
-        return lambda: method(plain_rt)
+        wrapper = tracker._entry_wrapper(recorder(session), "update_usage")
+        hooked = type("HookedTracker", (), {
+            "update_usage": wrapt.FunctionWrapper(Tracker.update_usage, wrapper)})()
+        return hooked.update_usage
 
     def rebind(session):
         rec = recorder(session)
