@@ -30,6 +30,26 @@ def stamp(owner: int | None = None) -> tuple[int, float, int, str]:
     return next(_seq), time.monotonic(), owner, threading.current_thread().name
 
 
+def _quick_init(cls: type) -> type:
+    """Give a frozen slots dataclass an ``__init__`` that sets each slot through its member
+    descriptor instead of ``object.__setattr__`` by name: same signature and defaults, still
+    frozen, about twice as fast (hooks build one event per recorded operation)."""
+    namespace: dict[str, object] = {}
+    params, body = [], []
+    for f in dataclasses.fields(cls):
+        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
+        if f.default is not dataclasses.MISSING:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        else:
+            params.append(f.name)
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), namespace)
+    cls.__init__ = namespace["__init__"]  # type: ignore[misc]
+    return cls
+
+
+@_quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class Site:
     """A place in the audited code: path relative to site-packages (``nova/...``)."""
@@ -47,6 +67,7 @@ class _Base:
     thread: str       # thread name, for humans
 
 
+@_quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class LogEvent(_Base):
     """A log record emitted by nova or a library it calls (captured at DEBUG)."""
@@ -62,6 +83,7 @@ class LogEvent(_Base):
     held: tuple[str, ...]               # locks held by the emitting owner
 
 
+@_quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class LockEvent(_Base):
     """An oslo.concurrency lock acquired or released."""
@@ -75,6 +97,7 @@ class LockEvent(_Base):
     held: tuple[str, ...]  # locks the owner held before this action
 
 
+@_quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class CallEvent(_Base):
     """An external call: placement (report client) or Ironic (SDK), after it returned."""
@@ -87,6 +110,7 @@ class CallEvent(_Base):
     held: tuple[str, ...]
 
 
+@_quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class EntryEvent(_Base):
     """A tracker entry point was entered."""
@@ -97,6 +121,7 @@ class EntryEvent(_Base):
     state: tuple[tuple[str, str], ...] = ()  # tracker state snapshot (claim entry points)
 
 
+@_quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class ExitEvent(_Base):
     """A tracker entry point returned or raised."""
@@ -112,6 +137,7 @@ class ExitEvent(_Base):
     state: tuple[tuple[str, str], ...] = ()  # tracker state snapshot after an exception
 
 
+@_quick_init
 @dataclasses.dataclass(frozen=True, slots=True)
 class StateAccess(_Base):
     """Tracker shared state read or written."""

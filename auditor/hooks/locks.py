@@ -9,7 +9,7 @@ import wrapt
 
 from auditor.events import SEMAPHORE, LockEvent, Site
 from auditor.hooks.recorder import Recorder, guarded, owner
-from auditor.hooks.sites import caller_frame, relpath, site
+from auditor.hooks.sites import at, caller_frame, site
 from auditor.nova import hook_points as hp
 from auditor.hooks.ledger import Target, wrapping
 
@@ -26,7 +26,7 @@ def _synchronized_site(frame) -> Site | None:
     fcode = getattr(f, "__code__", None)
     if fcode is None:
         return None
-    return Site(relpath(fcode.co_filename), fcode.co_firstlineno, fcode.co_name)
+    return at(fcode.co_filename, fcode.co_firstlineno, fcode.co_name)
 
 
 def _caller_site() -> Site:

@@ -23,7 +23,7 @@ import wrapt
 
 from auditor.events import LogEvent, Site
 from auditor.hooks.recorder import Recorder, guarded, owner
-from auditor.hooks.sites import relpath
+from auditor.hooks.sites import at
 from auditor.hooks.ledger import Target, wrapping
 
 __all__ = ["TARGETS", "EMITTED_ONLY", "DEFAULT_LOGGERS", "configure"]
@@ -38,8 +38,6 @@ _WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__)) + os.sep
 _prefixes: tuple[str, ...] = DEFAULT_LOGGERS
 _captured: dict[str, bool] = {}
 _forced: dict[int, logging.LogRecord] = {}   # owner -> record built only for capture
-_sites: dict[tuple, Site] = {}   # (pathname, lineno, funcName) -> Site; log call sites only
-_SITES_MAX = 1 << 16
 
 
 def configure(prefixes: tuple[str, ...]) -> None:
@@ -65,14 +63,8 @@ def _safe_repr(value: Any) -> str:
 
 
 def _record_site(record: logging.LogRecord) -> Site:
-    """The record's call site; one shared (frozen) ``Site`` per place in the code."""
-    key = (record.pathname, record.lineno, record.funcName)
-    where = _sites.get(key)
-    if where is None:
-        where = Site(relpath(record.pathname or "?"), record.lineno or 0, record.funcName or "?")
-        if len(_sites) < _SITES_MAX:
-            _sites[key] = where
-    return where
+    """The record's call site."""
+    return at(record.pathname or "?", record.lineno or 0, record.funcName or "?")
 
 
 def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> LogEvent:

@@ -11,7 +11,7 @@ import wrapt
 import auditor
 from auditor.events import Site
 
-__all__ = ["site", "site_outside", "relpath", "qualname", "caller_frame", "UNKNOWN_SITE"]
+__all__ = ["site", "site_outside", "at", "relpath", "qualname", "caller_frame", "UNKNOWN_SITE"]
 
 UNKNOWN_SITE = Site("<unknown>", 0, "<unknown>")
 
@@ -21,6 +21,8 @@ _INTERNAL_DIRS = tuple(
 _OWN_DIRS = _INTERNAL_DIRS[:2]   # the auditor's and wrapt's frames only
 _internal: dict[str, bool] = {}
 _relpaths: dict[str, str] = {}
+_sites: dict[tuple[str, int, str], Site] = {}   # one shared (frozen) Site per place in the code
+_SITES_MAX = 1 << 16
 
 
 def _is_internal(filename: str) -> bool:
@@ -51,6 +53,17 @@ def relpath(filename: str) -> str:
     return rel
 
 
+def at(filename: str, line: int, function: str) -> Site:
+    """The ``Site`` of ``filename:line`` in ``function`` (made once per place, then shared)."""
+    key = (filename, line, function)
+    where = _sites.get(key)
+    if where is None:
+        where = Site(relpath(filename), line, function)
+        if len(_sites) < _SITES_MAX:
+            _sites[key] = where
+    return where
+
+
 def caller_frame(depth: int = 0):
     """The first frame above the caller's, ``depth`` up, that is not the auditor's or wrapt's."""
     f = sys._getframe(depth + 1)
@@ -66,7 +79,7 @@ def site(depth: int = 0, frame=None) -> Site:
     while f is not None:
         code = f.f_code
         if not _is_internal(code.co_filename):
-            return Site(relpath(code.co_filename), f.f_lineno, code.co_name)
+            return at(code.co_filename, f.f_lineno, code.co_name)
         f = f.f_back
     return UNKNOWN_SITE
 
