@@ -1,0 +1,77 @@
+"""Child: the Python calls each hook surface adds to a pass, counted (cProfile), not timed.
+
+The attribution's work measure for a shared machine, where CPU time moves with
+the load: the same pass (one steady periodic, then every claimer's
+claim+abort cycles one after another, all on the profiled main thread) is run
+plain and under each variant of ``benchmarks.scenario`` (``trace``,
+``trace:SURFACE``, ``audit``, ``audit:SURFACE``); after one unmeasured
+repetition per variant (first-use costs), the next one is counted. Prints the
+calls added over plain, in total and in the auditor's own code.
+
+Usage: python -m benchmarks.calls '{"nodes": 10}'
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import pstats
+import sys
+import tempfile
+
+from benchmarks.common import Workload, emit, say
+
+OURS = ("/auditor/", "/wrapt/", "/structlog/")
+
+
+def _count(prof: cProfile.Profile) -> tuple[int, int]:
+    """``(all calls, calls of functions in the auditor, wrapt or structlog)``."""
+    total = ours = 0
+    for (path, _line, _name), row in pstats.Stats(prof).stats.items():
+        total += row[1]
+        if any(part in path for part in OURS):
+            ours += row[1]
+    return total, ours
+
+
+def main(params: dict) -> dict:
+    from scenarios import mode
+
+    mode.apply(params.get("mode", "threading"))
+    from auditor.canaries import CanaryRegistry
+    from auditor.hooks import SURFACES
+    from benchmarks.scenario import _Variant
+
+    surfaces = [s for s in SURFACES if s != "config"]
+    variants = ["plain"] + [f"{k}{s}" for k in ("trace", "audit")
+                            for s in ("", *(":" + s for s in surfaces))]
+    canaries = CanaryRegistry()
+    work = Workload(int(params.get("nodes", 10)), claimers=int(params.get("claimers", 4)),
+                    plant=canaries.plant, cycles=int(params.get("cycles", 2)))
+    work.prepare_claims()
+    work.first_periodic()
+    tmp = tempfile.mkdtemp(prefix="bench-calls-")
+    counts = {}
+    for rep in range(2):
+        for name in variants:
+            runner = _Variant(name, work, canaries, tmp)
+            runner.start()
+            prof = cProfile.Profile()
+            try:
+                prof.enable()
+                work.periodic()
+                for i in range(work.claimers):
+                    work.claimer(i, [])
+            finally:
+                prof.disable()
+                runner.stop()
+            if rep:
+                counts[name] = _count(prof)
+                say(f"{name:<20} calls {counts[name][0]:>9} (auditor, wrapt, structlog "
+                    f"{counts[name][1]})")
+    return {"nodes": work.nodes, "claimers": work.claimers, "cycles": work.cycles,
+            "counts": counts}
+
+
+if __name__ == "__main__":
+    emit(main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
