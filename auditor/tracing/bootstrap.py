@@ -5,7 +5,7 @@ Two ways in, one ``initialize``: ``auditor trace`` puts ``site/`` (holding only 
 ``.pth`` into a venv's site-packages. Either way ``initialize`` reads the
 environment, honours the kill switch and the disable list, and arms a post-import
 hook that starts the trace session when ``nova`` is imported. Heavy imports
-(session, checks, structlog) wait for that moment.
+(session, checks) wait for that moment.
 """
 
 from __future__ import annotations
