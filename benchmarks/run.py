@@ -32,7 +32,7 @@ from benchmarks.common import ROOT, fmt_s, loadavg, machine, run_child, summary
 SECTIONS = ("micro", "scenario", "attribution", "trace", "scale", "memory", "unit")
 BUDGETS = {"unit": 1.05, "audit": 1.10, "trace": 1.03}
 #: The hook surfaces the attribution installs one at a time (``auditor.hooks.SURFACES``).
-ATTRIBUTED = ("logging", "locks", "external", "tracker-entry", "tracker-state")
+ATTRIBUTED = ("logging", "locks", "external", "wire", "tracker-entry", "tracker-state")
 
 
 def _echo(line: str) -> None:
