@@ -40,6 +40,7 @@ def wire_events():
     events: list = []
     session = AuditSession(observer=lambda e: events.append(e) if isinstance(e, WireEvent)
                            else None).start()
+    events.clear()  # transports an earlier test made, adopted at install: not this test's
     yield events
     session.stop()
 
