@@ -55,7 +55,7 @@ def findings() -> list[Finding]:
 
 class TestBuildReport:
     def test_has_exactly_the_designed_keys(self, findings):
-        """Top-level, finding and coverage keys follow DESIGN.md (plus ``rules``)."""
+        """Top-level, finding and coverage keys follow docs/report-schema.md (plus ``rules``)."""
         report = _report(findings)
         assert list(report) == ["schema", "tool", "target", "runs", "findings", "coverage",
                                 "summary", "rules"]
