@@ -320,6 +320,11 @@ def _listening_ports(pid: int) -> set[int]:
     return ports
 
 
+def _refused(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -367,9 +372,9 @@ class TestChildLifecycle:
             os.kill(parent.pid, sig)
             parent.wait(timeout=60)
             _wait(lambda: not _alive(child), timeout=60)
-            for port in ports:
-                with socket.socket() as s:
-                    assert s.connect_ex(("127.0.0.1", port)) != 0
+            # The leader shows as a zombie while its other threads still exit and hold the
+            # sockets (seen once in CI): the ports must close, not at the same instant.
+            _wait(lambda: all(_refused(port) for port in ports), timeout=30)
         finally:
             if parent.poll() is None:
                 parent.kill()
