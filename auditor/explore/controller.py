@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
 import threading
 import time
 from typing import Any
 
+from auditor.explore import green
 from auditor.explore.strategy import Strategy
 
 __all__ = ["Controller", "Outcome", "WORLD_THREADS"]
@@ -89,7 +89,7 @@ class Controller:
         self.slice_s = slice_s
         #: under eventlet, waits are not sliced and time is not virtual (measured: sliced
         #: green waits stalled a 2-node run; see docs/benchmarks.md)
-        self.green = _green()
+        self.green = green.monkey_patched()
         self.world = world
         self.active = False
         self._lock = threading.Lock()         # looked up now: green under eventlet
@@ -191,73 +191,22 @@ class Controller:
                 controller._gone(thread)
                 raise
 
-        conditions = [threading.Condition]
-        green = sys.modules.get("eventlet.green.threading")
-        if green is not None and green.Condition is not threading.Condition:
-            conditions.append(green.Condition)   # eventlet's copy: futurist's green futures
         # A Condition's waiter goes on only when the controller saw it notified (the real
         # notify may wake another slice-waiter first: that wake is ignored), so which
         # waiter a notify wakes follows the order they blocked in, not the wall clock.
+        def condition(cls):
+            return [(cls, "wait", waiting(cls.wait, lambda _, m: m.state != _BLOCKED,
+                                          lambda m: not m.fired)),
+                    (cls, "notify", notifying(cls.notify))]
+
         targets = [(threading.Thread, "start", start_),
                    (threading.Thread, "join",
-                    waiting(join, lambda t, m: m.fired or not t.is_alive()))]
-        for cls in conditions:
-            targets += [(cls, "wait", waiting(cls.wait, lambda _, m: m.state != _BLOCKED,
-                                              lambda m: not m.fired)),
-                        (cls, "notify", notifying(cls.notify))]
-        event = sys.modules.get("eventlet.event")
-        if event is not None:       # what greenthreads (looping calls, GreenThread.wait) wait on
-            send = event.Event.send
-
-            def send_(ev, *args, **kwargs):
-                controller._notifying(ev, sys.maxsize)
-                return send(ev, *args, **kwargs)
-
-            ready = waiting(event.Event.wait, lambda e, m: m.fired or e.ready())
-            targets += [(event.Event, "wait", ready),
-                        (event.Event, "send", send_)]
-        targets += self._green_targets()
+                    waiting(join, lambda t, m: m.fired or not t.is_alive())),
+                   *condition(threading.Condition),
+                   *green.targets(self, waiting, condition)]
         for owner, name, value in targets:
             self._originals[(owner, name)] = getattr(owner, name)
             setattr(owner, name, value)
-
-    def _green_targets(self) -> list[tuple[type, str, Any]]:
-        """Under eventlet: a ``GreenThread`` spawned by an enrolled thread is enrolled at once
-        (a pending child, keyed by its parent) and leaves when it ends; a green ``Semaphore``
-        or ``Lock`` that blocks reports it (woken first in, first out, as eventlet does)."""
-        greenthread = sys.modules.get("eventlet.greenthread")
-        semaphore = sys.modules.get("eventlet.semaphore")
-        green = sys.modules.get("eventlet.green.threading")
-        if greenthread is None or semaphore is None or green is None:
-            return []
-        controller = self
-        init, acquire = greenthread.GreenThread.__init__, semaphore.Semaphore.acquire
-        release = semaphore.Semaphore.release
-
-        def init_(gt, parent):
-            init(gt, parent)
-            if controller.active:
-                controller._will_spawn(gt, green)
-
-        def acquire_(sem, blocking=True, timeout=None):
-            member = None
-            if (blocking and timeout is None and sem is not controller._lock
-                    and (sem.counter <= 0 or sem._waiters)):
-                member = controller._blocking(sem, None)
-            try:
-                return acquire(sem, blocking, timeout)
-            finally:
-                if member is not None:
-                    controller._woken(member)
-
-        def release_(sem, *args, **kwargs):
-            if sem is not controller._lock and sem._waiters:
-                controller._notifying(sem, 1)
-            return release(sem, *args, **kwargs)
-
-        return [(greenthread.GreenThread, "__init__", init_),
-                (semaphore.Semaphore, "acquire", acquire_),
-                (semaphore.Semaphore, "release", release_)]
 
     def _current(self) -> _Member | None:
         return self._members.get(threading.current_thread())
@@ -325,21 +274,6 @@ class Controller:
                     self._gone(thread)
 
             thread.run = run_and_leave
-
-    def _will_spawn(self, gt: Any, green: Any) -> None:
-        """Enrol a new ``GreenThread`` of an enrolled thread under the wrapper that green
-        ``threading.current_thread()`` will return inside it."""
-        with self._lock:
-            parent = self._current()
-            if parent is None or not self.active:
-                return
-            wrapper = green._GreenThread(gt)
-            active = vars(green)["__threadlocal"].__dict__.setdefault("active", {})
-            active[id(gt)] = wrapper
-            member = self._enrol(wrapper, f"{parent.key}/{parent.spawned}")
-            parent.spawned += 1
-            member.since = time.monotonic()
-        gt.link(lambda _gt: (active.pop(id(gt), None), self._gone(wrapper)))
 
     def _gone(self, thread: threading.Thread) -> None:
         with self._lock:
@@ -436,14 +370,9 @@ class Controller:
 def _alive(thread: threading.Thread) -> bool:
     """Running, or enrolled and about to start (eventlet's own greenthreads have no
     ``_started``: they run from their first hook point)."""
-    green = getattr(thread, "_g", None)       # a green thread's wrapper: alive until it ends
-    if green is not None:
-        return not green.dead
+    greenthread = green.alive(thread)
+    if greenthread is not None:
+        return greenthread
     started = getattr(thread, "_started", None)
     return (started is not None and not started.is_set()) or thread.is_alive()
 
-
-def _green() -> bool:
-    """Whether eventlet has monkey-patched threads in this process."""
-    patcher = sys.modules.get("eventlet.patcher")
-    return patcher is not None and patcher.is_monkey_patched("thread")
