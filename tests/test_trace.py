@@ -381,6 +381,29 @@ class TestVenvInstall:
         assert auditor("trace", "uninstall", "--venv", str(venv)).returncode == 0
         assert not Path(purelib, "auditor-trace.pth").exists()
 
+    def test_stacks_sharing_a_venv_keep_the_pth_until_the_last_one_stops(self, tmp_path):
+        """Two holders of one venv: the first installs, the last live one uninstalls; a holder
+        whose process died is not waited for; a .pth installed by hand is left alone."""
+        from auditor.tracing import venv as v
+
+        env = str(tmp_path / "venv")
+        subprocess.run([PY, "-m", "venv", "--without-pip", env], check=True)
+        pth = Path(v.site_packages(env), v.PTH_NAME)
+        installs = []
+
+        def install():
+            installs.append(v.install(env, str(tmp_path)))
+
+        first, second = v.hold(env, install), v.hold(env, install)
+        assert len(installs) == 1 and pth.exists()
+        assert v.release(env, first) is None and pth.exists()     # the other stack runs on
+        dead = subprocess.run([PY, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        Path(v.site_packages(env), v.HOLDERS, f"{dead}-0").touch()
+        assert v.release(env, second) == str(pth) and not pth.exists()
+        v.install(env, str(tmp_path))                              # by hand
+        assert v.hold(env, install) is None and len(installs) == 1 and pth.exists()
+
 
 def trace_start(pid: int, **fields) -> dict:
     """A complete ``trace-start`` line (the reader checks it against the schema)."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
+import uuid
 
-__all__ = ["PTH_NAME", "pth_line", "site_packages", "install", "uninstall", "VenvError"]
+__all__ = ["PTH_NAME", "pth_line", "site_packages", "install", "uninstall", "hold", "release",
+           "VenvError"]
 
 PTH_NAME = "auditor-trace.pth"
+#: Beside the ``.pth``: one file per live holder (``<pid>-<token>``), made by ``hold``.
+HOLDERS = "auditor-trace.holders"
 _CODE = """\
 import sys
 try:
@@ -74,3 +80,51 @@ def uninstall(venv: str) -> str | None:
     except FileNotFoundError:
         return None
     return path
+
+
+@contextlib.contextmanager
+def _holders(venv: str):
+    """The venv's holder directory, locked against other processes for the block."""
+    site = site_packages(venv)
+    folder = os.path.join(site, HOLDERS)
+    with open(os.path.join(site, f"{HOLDERS}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield site, folder
+
+
+def hold(venv: str, install_pth) -> str | None:
+    """Share the ``.pth`` between users of one venv (two ``auditor stack`` runs, say):
+    ``install_pth()`` runs if no ``.pth`` is there; returns this holder's token, or None
+    when the ``.pth`` was installed by hand (then ``release`` has nothing to undo)."""
+    with _holders(venv) as (site, folder):
+        if os.path.exists(os.path.join(site, PTH_NAME)) and not os.path.isdir(folder):
+            return None
+        os.makedirs(folder, exist_ok=True)
+        token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        open(os.path.join(folder, token), "w").close()
+        if not os.path.exists(os.path.join(site, PTH_NAME)):
+            install_pth()
+        return token
+
+
+def release(venv: str, token: str) -> str | None:
+    """Drop ``token``'s hold; the last live holder uninstalls the ``.pth`` (returns its path)."""
+    with _holders(venv) as (site, folder):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, token))
+        for other in os.listdir(folder):
+            if _alive(int(other.partition("-")[0])):
+                return None
+            os.remove(os.path.join(folder, other))     # its process died without releasing
+        os.rmdir(folder)
+        return uninstall(venv)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -91,7 +91,7 @@ class Stack:
         self.driver_conf = os.path.join(workdir, "nova-driver.conf")
         self.node_secrets: list[str] = []
         self.timings: dict[str, float] = {}  # start-up step -> seconds
-        self._pth_installed = False
+        self._pth_hold: str | None = None    # venv.hold's token
         self._stopping = threading.Event()
         self._pool = concurrent.futures.ThreadPoolExecutor(computes + 5,
                                                            thread_name_prefix="stack-start")
@@ -251,14 +251,13 @@ class Stack:
                  "".join(f"{s}\n" for s in self.node_secrets))
 
     def _install_pth(self) -> None:
-        """``auditor trace install --venv`` (docs/tracing.md); undone at stop if done here."""
+        """``auditor trace install --venv`` (docs/tracing.md) unless installed already; held
+        so that the last stack of this venv to stop uninstalls it (one installed by hand stays)."""
         from auditor.tracing import venv
 
-        if os.path.exists(os.path.join(venv.site_packages(sys.prefix), venv.PTH_NAME)):
-            return
-        self._run("auditor trace install",
-                  [_script("auditor"), "trace", "install", "--venv", sys.prefix])
-        self._pth_installed = True
+        self._pth_hold = venv.hold(sys.prefix, lambda: self._run(
+            "auditor trace install",
+            [_script("auditor"), "trace", "install", "--venv", sys.prefix]))
 
     def service_env(self, host: str, traced: bool) -> dict[str, str]:
         """The unit's environment: the concurrency mode; for a traced unit, the recipe's
@@ -301,10 +300,10 @@ class Stack:
         if self.ironic is not None:
             self.ironic._pool.shutdown()
             self.ironic = None
-        if self._pth_installed:
+        if self._pth_hold is not None:
             from auditor.tracing import venv
 
-            venv.uninstall(sys.prefix)
-            self._pth_installed = False
+            venv.release(sys.prefix, self._pth_hold)
+            self._pth_hold = None
         self._pool.shutdown(wait=False)
         groups.down(self.workdir)  # anything a start still in progress launched meanwhile
