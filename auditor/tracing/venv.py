@@ -110,6 +110,8 @@ def hold(venv: str, install_pth) -> str | None:
 def release(venv: str, token: str) -> str | None:
     """Drop ``token``'s hold; the last live holder uninstalls the ``.pth`` (returns its path)."""
     with _holders(venv) as (site, folder):
+        if not os.path.isdir(folder):
+            return None                                 # removed by hand meanwhile
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(folder, token))
         for other in os.listdir(folder):
