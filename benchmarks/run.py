@@ -19,6 +19,7 @@ min-max spread. Benchmarks are never tests: nothing fails on a time.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -90,14 +91,24 @@ def paired_ratio(rows: list[dict], plain: list[dict]) -> float:
     return summary(r["cpu_s"] / by_rep[r["rep"]] for r in rows if r["rep"] in by_rep)["median"]
 
 
+def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, dict]:
+    """``benchmarks.scenario`` once per concurrency mode: one after the other, or all at
+    once with ``--parallel-modes`` (one child per core; each child's variants stay paired)."""
+    def one(mode: str) -> dict:
+        print(f"  [{mode}] {dict(params, mode=mode, **(shown or {}))}", flush=True)
+        echo = (lambda line: _echo(f"[{mode}] {line}")) if args.parallel_modes else _echo
+        return run_child("benchmarks.scenario", dict(params, mode=mode), echo=echo)
+
+    if not args.parallel_modes:
+        return {mode: one(mode) for mode in args.modes}
+    with concurrent.futures.ThreadPoolExecutor(len(args.modes)) as pool:
+        return dict(zip(args.modes, pool.map(one, args.modes)))
+
+
 def scenario(args) -> dict:
-    out = {}
-    for mode in args.modes:
-        params = {"mode": mode, "nodes": args.nodes, "reps": args.reps, "warmup": args.warmup,
-                  "claimers": 16, "cycles": 3, "db": args.db}
-        print(f"  [{mode}] {params}", flush=True)
-        res = run_child("benchmarks.scenario", params, echo=_echo)
-        out[mode] = res
+    out = mode_children(args, {"nodes": args.nodes, "reps": args.reps, "warmup": args.warmup,
+                               "claimers": 16, "cycles": 3, "db": args.db})
+    for mode, res in out.items():
         v = res["variants"]
         print(f"\n  {mode}: {res['nodes']} nodes, first periodic (plain, once) "
               f"{res['first_periodic_plain_s']:.1f}s; steady pass + {res['claimers']} "
@@ -120,14 +131,11 @@ def attribution(args) -> dict:
     """One hook surface at a time, traced and audited, interleaved with plain in one child."""
     kinds = ("trace", "audit")
     variants = ["plain"] + [f"{k}{s}" for k in kinds for s in ("", *(":" + a for a in ATTRIBUTED))]
-    out = {}
-    for mode in args.modes:
-        params = {"mode": mode, "nodes": args.attr_nodes, "reps": args.reps,
-                  "warmup": args.warmup, "claimers": 16, "cycles": 3, "db": args.db,
-                  "variants": variants}
-        print(f"  [{mode}] {dict(params, variants=len(variants))}", flush=True)
-        res = run_child("benchmarks.scenario", params, echo=_echo)
-        out[mode] = res
+    out = mode_children(args, {"nodes": args.attr_nodes, "reps": args.reps,
+                               "warmup": args.warmup, "claimers": 16, "cycles": 3,
+                               "db": args.db, "variants": variants},
+                        shown={"variants": len(variants)})
+    for mode, res in out.items():
         v = res["variants"]
         plain = v["plain"]["raw"]
         paired = {name: paired_ratio(row["raw"], plain) for name, row in v.items()}
@@ -229,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(SECTIONS),
                    help=f"comma-separated sections ({','.join(SECTIONS)})")
     p.add_argument("--modes", default="threading,eventlet")
+    p.add_argument("--parallel-modes", action="store_true",
+                   help="scenario/attribution: run the modes' children at once (one per core)")
     p.add_argument("--nodes", type=int, help="scenario nodes (1000; quick 100)")
     p.add_argument("--reps", type=int, help="scenario repetitions per variant (3; quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first")
