@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
-
-if TYPE_CHECKING:
-    from auditor.explore.controller import Controller
+from typing import Any, Callable
 
 __all__ = ["monkey_patched", "targets", "alive"]
 
@@ -23,7 +20,7 @@ def monkey_patched() -> bool:
     return patcher is not None and patcher.is_monkey_patched("thread")
 
 
-def targets(controller: "Controller", waiting: Callable,
+def targets(controller: Any, waiting: Callable,
             condition: Callable) -> list[tuple[type, str, Any]]:
     """The green attributes to patch while exploring, as ``(owner, name, value)``.
 
@@ -84,7 +81,7 @@ def targets(controller: "Controller", waiting: Callable,
                     (semaphore.Semaphore, "release", release_)]
 
 
-def _will_spawn(controller: "Controller", gt: Any, green: Any) -> None:
+def _will_spawn(controller: Any, gt: Any, green: Any) -> None:
     """Enrol a new ``GreenThread`` of an enrolled thread under the wrapper that green
     ``threading.current_thread()`` will return inside it."""
     with controller._lock:
