@@ -38,6 +38,7 @@ sends (``IronicDriver._refresh_cache``: ``conductor_group`` from API 1.46,
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import random
@@ -295,6 +296,15 @@ class FakeIronic:
                     return True
         return False
 
+    @contextlib.contextmanager
+    def _node_call(self, method: str, node) -> Iterator[dict[str, Any]]:
+        """The record of ``node`` (a ``Node``, or its id or name) under the lock, once
+        ``method`` has passed ``_call`` (hooks, latency, faults); 404 if there is none."""
+        node_id = getattr(node, "id", node)
+        self._call(method, node_id)
+        with self._lock:
+            yield self._record(node_id)
+
     def _record(self, ident) -> dict[str, Any]:
         node_id = getattr(ident, "id", ident)
         rec = self._nodes.get(node_id)
@@ -357,34 +367,26 @@ class FakeIronic:
             yield node
 
     def get_node(self, node, fields=None) -> Node:
-        node_id = getattr(node, "id", node)
-        self._call("get_node", node_id)
-        with self._lock:
-            rec = self._record(node_id)
+        with self._node_call("get_node", node) as rec:
             self._advance(rec)
             return self._to_node(rec, tuple(_IRONIC_NAMES.get(f, f) for f in fields)
                                  if fields else None)
 
     def update_node(self, node, retry_on_conflict: bool = True, **attrs) -> Node:
-        node_id = getattr(node, "id", node)
-        self._call("update_node", node_id)
-        with self._lock:
-            rec = self._record(node_id)
+        with self._node_call("update_node", node) as rec:
             changes = {_IRONIC_NAMES.get(k, k): v for k, v in attrs.items()}
             new_instance = changes.get("instance_uuid", rec["instance_uuid"])
             if (rec["instance_uuid"] is not None and new_instance is not None
                     and new_instance != rec["instance_uuid"]):
                 raise _http_error(
                     sdk_exc.ConflictException, 409,
-                    f"Node {node_id} is associated with instance {rec['instance_uuid']}.")
+                    f"Node {getattr(node, 'id', node)} is associated with instance "
+                    f"{rec['instance_uuid']}.")
             rec.update(copy.deepcopy(changes))
             return self._to_node(rec)
 
     def patch_node(self, node, patch, reset_interfaces=None, retry_on_conflict=True) -> Node:
-        node_id = getattr(node, "id", node)
-        self._call("patch_node", node_id)
-        with self._lock:
-            rec = self._record(node_id)
+        with self._node_call("patch_node", node) as rec:
             try:
                 patched = jsonpatch.apply_patch(rec, patch)
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
@@ -396,10 +398,7 @@ class FakeIronic:
     def set_node_provision_state(self, node, target, config_drive=None, clean_steps=None,
                                  rescue_password=None, wait=False, timeout=None,
                                  deploy_steps=None, **kwargs) -> Node:
-        node_id = getattr(node, "id", node)
-        self._call("set_node_provision_state", node_id)
-        with self._lock:
-            rec = self._record(node_id)
+        with self._node_call("set_node_provision_state", node) as rec:
             if target not in _VERBS:
                 raise _http_error(sdk_exc.BadRequestException, 400,
                                   f"Unknown provision state target {target!r}")
@@ -408,7 +407,8 @@ class FakeIronic:
                 raise _http_error(
                     sdk_exc.ConflictException, 409,
                     f"The requested action \"{target}\" can not be performed on node "
-                    f"\"{node_id}\" while it is in state \"{rec['provision_state']}\".")
+                    f"\"{getattr(node, 'id', node)}\" while it is in state "
+                    f"\"{rec['provision_state']}\".")
             rec["provision_state"] = result
             rec["target_provision_state"] = "available" if target == "deleted" else target
             if target == "deleted":
@@ -419,10 +419,7 @@ class FakeIronic:
             return self._to_node(rec)
 
     def set_node_power_state(self, node, target, wait=False, timeout=None) -> None:
-        node_id = getattr(node, "id", node)
-        self._call("set_node_power_state", node_id)
-        with self._lock:
-            rec = self._record(node_id)
+        with self._node_call("set_node_power_state", node) as rec:
             state = {"power on": "power on", "power off": "power off", "rebooting": "power on",
                      "soft power off": "power off", "soft rebooting": "power on"}.get(target)
             if state is None:
@@ -430,13 +427,10 @@ class FakeIronic:
             rec["power_state"] = state
 
     def validate_node(self, node, required=("boot", "deploy", "power")) -> dict:
-        node_id = getattr(node, "id", node)
-        self._call("validate_node", node_id)
-        with self._lock:
-            self._record(node_id)
-        return {name: ValidationResult(True, None)
-                for name in ("boot", "console", "deploy", "inspect", "management",
-                             "network", "power", "raid", "rescue", "storage")}
+        with self._node_call("validate_node", node):  # 404 for an unknown node
+            return {name: ValidationResult(True, None)
+                    for name in ("boot", "console", "deploy", "inspect", "management",
+                                 "network", "power", "raid", "rescue", "storage")}
 
     def ports(self, details=False, **filters):
         self._call("ports")
