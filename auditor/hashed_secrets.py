@@ -21,7 +21,7 @@ import threading
 from typing import Iterator
 
 from auditor.checks.secrets_scan import MIN_LENGTH, Hit, variants
-from auditor.tracing.environment import untrusted
+from auditor.trusted_files import open_trusted_regular
 
 __all__ = ["HashedSecrets", "ENV_SECRETS_FILE", "SecretsFileError", "read_secrets_file",
            "file_secrets"]
@@ -149,28 +149,22 @@ class SecretsFileError(Exception):
     """The secrets file is unreadable or readable by others (one line says why)."""
 
 
+#: why ``read_secrets_file`` refused a file (``trusted_files.open_trusted_regular``)
+_REFUSED = {"open": ENV_SECRETS_FILE + "={path}: {detail}",
+            "type": ENV_SECRETS_FILE + "={path}: not a regular file",
+            "owner": ENV_SECRETS_FILE + ": {detail}"}
+
+
 def read_secrets_file(path: str) -> Iterator[tuple[int, str]]:
     """``(line number, secret)`` for each non-empty line of ``path``, which must be a regular
     file owned by this user or root and neither group- nor world-readable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-                     | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise SecretsFileError(f"{ENV_SECRETS_FILE}={path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise SecretsFileError(f"{ENV_SECRETS_FILE}={path}: not a regular file")
-        why = untrusted(path, st)
-        if why:
-            raise SecretsFileError(f"{ENV_SECRETS_FILE}: {why}")
+    def private(st: os.stat_result) -> None:
         if st.st_mode & 0o077:
             raise SecretsFileError(
                 f"{ENV_SECRETS_FILE}={path}: readable or writable by others "
                 f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
-    except BaseException:
-        os.close(fd)
-        raise
+
+    fd = open_trusted_regular(path, SecretsFileError, _REFUSED, follow=False, check=private)
     with os.fdopen(fd, "r", encoding="utf-8", newline="") as f:
         for number, line in enumerate(f, 1):
             secret = line.rstrip("\r\n")

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 from typing import BinaryIO, Sequence
 
 from auditor.report.model import ReportError, parse_report
-from auditor.tracing.environment import untrusted
 from auditor.tracing.trace_file import MAX_LINE_BYTES, Trace, starts_trace, parse_trace
+from auditor.trusted_files import open_trusted_regular
 
 __all__ = ["MAX_REPORT_BYTES", "MAX_TRACE_BYTES", "Inputs", "read_inputs", "open_checked"]
 
@@ -31,28 +30,21 @@ class Inputs:
     problems: list[str] = dataclasses.field(default_factory=list)
 
 
+#: why ``open_checked`` refused a file (``trusted_files.open_trusted_regular``)
+_REFUSED = {"open": "cannot read report or trace {path}: {detail}",
+            "type": "{path} is not a regular file",
+            "owner": "refused: {detail} (anyone could have written it)"}
+
+
 def open_checked(path: str, limit: int) -> BinaryIO:
     """``path`` opened for reading if it is a trusted regular file of at most ``limit`` bytes;
     ``ReportError`` (one line) if not. A FIFO or device is refused without blocking."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ReportError(f"cannot read report or trace {path}: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ReportError(f"{path} is not a regular file")
-        why = untrusted(path, st)
-        if why:
-            raise ReportError(f"refused: {why} (anyone could have written it)")
+    def small(st: os.stat_result) -> None:
         if st.st_size > limit:
             raise ReportError(f"{path} is {st.st_size / 2**20:.0f} MiB, over the limit of "
                               f"{limit / 2**20:.0f} MiB")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+
+    return os.fdopen(open_trusted_regular(path, ReportError, _REFUSED, check=small), "rb")
 
 
 def read_one(path: str, spans: bool) -> tuple[dict, Trace | None]:
