@@ -6,7 +6,7 @@ import math
 import threading
 
 from scenarios.framework import Run, scenario
-from scenarios.nodes import enroll_fleet
+from scenarios.nodes import start_fleet
 
 __all__ = ["concurrent_claims"]
 
@@ -15,9 +15,7 @@ __all__ = ["concurrent_claims"]
           "8+ workers boot, fail, reschedule and delete baremetal instances while the periodic runs",
           nodes=24, workers=8)
 def concurrent_claims(run: Run) -> None:
-    enroll_fleet(run, run.nodes)
-    flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)
+    _, flavor = start_fleet(run)
 
     stop = threading.Event()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scenarios.framework import Run, scenario
-from scenarios.nodes import enroll_fleet
+from scenarios.nodes import start_fleet
 
 __all__ = ["instance_lifecycle"]
 
@@ -34,9 +34,7 @@ def _abort_on_unavailable_node(run: Run, flavor):
 def instance_lifecycle(run: Run) -> None:
     from scenarios import moves
 
-    enroll_fleet(run, run.nodes)
-    flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)
+    _, flavor = start_fleet(run)
 
     active: list = []
 

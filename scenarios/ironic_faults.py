@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scenarios.framework import Run, scenario
-from scenarios.nodes import enroll_fleet
+from scenarios.nodes import start_fleet
 
 __all__ = ["ironic_faults"]
 
@@ -15,9 +15,7 @@ def ironic_faults(run: Run) -> None:
     from scenarios.ironic_sim import Fault
 
     ironic = run.cluster.ironic
-    nodes = enroll_fleet(run, run.nodes)
-    flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)
+    nodes, flavor = start_fleet(run)
     compute = run.computes[0]
     run.count(f"boot-{run.ops.boot(flavor).outcome}")
     steps = (

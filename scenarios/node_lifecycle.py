@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from scenarios.framework import Run, scenario
-from scenarios.nodes import enroll_fleet
+from scenarios.nodes import start_fleet
 
 __all__ = ["node_lifecycle"]
 
@@ -70,10 +70,8 @@ def node_lifecycle(run: Run) -> None:
     from scenarios.operations import Boot
 
     ironic = run.cluster.ironic
-    nodes = enroll_fleet(run, run.nodes)
-    flavor = run.ops.flavor("baremetal-gold")
+    nodes, flavor = start_fleet(run)
     compute = run.computes[0]
-    run.periodic(startup=True)
     boots = [run.ops.boot(flavor) for _ in range(3)]
     active = [b for b in boots if b.outcome == "active"]
     run.count("boot-active", len(active))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from scenarios.framework import Run
 
-__all__ = ["enroll_fleet", "DRIVERS"]
+__all__ = ["enroll_fleet", "start_fleet", "DRIVERS"]
 
 #: Ironic hardware type -> driver_info with the field that holds its BMC password.
 DRIVERS = {
@@ -30,3 +32,12 @@ def enroll_fleet(run: Run, count: int, resource_class: str = "baremetal-gold",
         uuids.append(node)
     run.cluster.ironic.settle()  # real Ironic: enrolment (manage, clean, power off) done
     return uuids
+
+
+def start_fleet(run: Run) -> tuple[list[str], Any]:
+    """The opening of most scenarios: enroll ``run.nodes`` nodes, take the baremetal-gold
+    flavor and run the first periodic (``startup=True``). Returns the nodes and the flavor."""
+    nodes = enroll_fleet(run, run.nodes)
+    flavor = run.ops.flavor("baremetal-gold")
+    run.periodic(startup=True)
+    return nodes, flavor

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from scenarios.framework import Run, scenario
-from scenarios.nodes import enroll_fleet
+from scenarios.nodes import start_fleet
 
 __all__ = ["sustained_outages"]
 
@@ -60,9 +60,7 @@ def _while_down(run: Run, label: str, flavor=None) -> None:
           "records, providers and allocations must survive; then recovery",
           hosts=1, nodes=5, workers=2)
 def sustained_outages(run: Run) -> None:
-    enroll_fleet(run, run.nodes)
-    flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)
+    _, flavor = start_fleet(run)
     for _ in range(2):
         run.count(f"boot-{run.ops.boot(flavor).outcome}")
     run.checkpoint("before")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scenarios.framework import Run, scenario
-from scenarios.nodes import enroll_fleet
+from scenarios.nodes import start_fleet
 from scenarios.standins.http import HttpFault
 
 __all__ = ["placement_faults"]
@@ -25,9 +25,7 @@ def placement_faults(run: Run) -> None:
     from scenarios import moves
 
     faults = run.cluster.env.placement.faults
-    enroll_fleet(run, run.nodes)
-    flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)
+    _, flavor = start_fleet(run)
     boots = [b for b in (run.ops.boot(flavor) for _ in range(3)) if b.outcome == "active"]
     # Make every provider's inventory change on the next pass, so the PUTs happen.
     for node in run.cluster.ironic.uuids():

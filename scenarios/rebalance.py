@@ -6,7 +6,7 @@ import threading
 import uuid as uuidlib
 
 from scenarios.framework import Run, scenario
-from scenarios.nodes import enroll_fleet
+from scenarios.nodes import start_fleet
 
 __all__ = ["rebalance"]
 
@@ -47,9 +47,7 @@ def _orphan_allocation(run: Run, flavor) -> str:
           "the hash ring moves nodes between them",
           hosts=3, nodes=9, workers=3)
 def rebalance(run: Run) -> None:
-    enroll_fleet(run, run.nodes)
-    flavor = run.ops.flavor("baremetal-gold")
-    run.periodic(startup=True)  # each host joins the ring in turn: not settled yet
+    _, flavor = start_fleet(run)  # each host joins the ring in turn: not settled yet
     run.converge()
     run.checkpoint("start")
     computes = run.computes
