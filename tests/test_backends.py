@@ -116,50 +116,46 @@ def upstream():
     server.server_close()
 
 
+@pytest.fixture
+def proxy(upstream):
+    """A ``FaultProxy`` in front of ``upstream``, stopped after the test."""
+    started = FaultProxy(upstream[0]).start()
+    yield started
+    started.stop()
+
+
 class TestFaultProxy:
-    def test_forwards_and_injects(self, upstream):
+    def test_forwards_and_injects(self, upstream, proxy):
         """Requests pass unchanged; armed faults answer 503/504, or drop the connection."""
-        url, _, seen = upstream
-        proxy = FaultProxy(url).start()
-        try:
-            assert _get(f"{proxy.endpoint}/v1/nodes/n-1")[0] == 200
-            proxy.faults.arm(HttpFault("unavailable", "GET", r"^/v1/nodes/n-1", times=1))
-            assert _get(f"{proxy.endpoint}/v1/nodes/n-1")[0] == 503
-            assert _get(f"{proxy.endpoint}/v1/nodes/n-1")[0] == 200
-            proxy.faults.arm(HttpFault("timeout", delay_s=0.01))
-            assert _get(f"{proxy.endpoint}/v1/nodes")[0] == 504
-            proxy.faults.arm(HttpFault("disconnect"))
-            with pytest.raises((urllib.error.URLError, ConnectionError, http_client_error())):
-                _get(f"{proxy.endpoint}/v1/nodes")
-            assert seen.count(("GET", "/v1/nodes/n-1")) == 2
-        finally:
-            proxy.stop()
+        _, _, seen = upstream
+        assert _get(f"{proxy.endpoint}/v1/nodes/n-1")[0] == 200
+        proxy.faults.arm(HttpFault("unavailable", "GET", r"^/v1/nodes/n-1", times=1))
+        assert _get(f"{proxy.endpoint}/v1/nodes/n-1")[0] == 503
+        assert _get(f"{proxy.endpoint}/v1/nodes/n-1")[0] == 200
+        proxy.faults.arm(HttpFault("timeout", delay_s=0.01))
+        assert _get(f"{proxy.endpoint}/v1/nodes")[0] == 504
+        proxy.faults.arm(HttpFault("disconnect"))
+        with pytest.raises((urllib.error.URLError, ConnectionError, http_client_error())):
+            _get(f"{proxy.endpoint}/v1/nodes")
+        assert seen.count(("GET", "/v1/nodes/n-1")) == 2
 
-    def test_sustained_outage_until_cleared(self, upstream):
+    def test_sustained_outage_until_cleared(self, upstream, proxy):
         """times=None: every request fails until the fault is cleared, then all pass again."""
-        url, _, seen = upstream
-        proxy = FaultProxy(url).start()
-        try:
-            proxy.faults.arm(HttpFault("unavailable", times=None))
-            assert {_get(f"{proxy.endpoint}/v1/nodes")[0] for _ in range(6)} == {503}
-            assert seen == []
-            proxy.faults.clear()
-            assert _get(f"{proxy.endpoint}/v1/nodes")[0] == 200
-        finally:
-            proxy.stop()
+        _, _, seen = upstream
+        proxy.faults.arm(HttpFault("unavailable", times=None))
+        assert {_get(f"{proxy.endpoint}/v1/nodes")[0] for _ in range(6)} == {503}
+        assert seen == []
+        proxy.faults.clear()
+        assert _get(f"{proxy.endpoint}/v1/nodes")[0] == 200
 
-    def test_vanish_deletes_a_listed_node_before_the_get(self, upstream):
+    def test_vanish_deletes_a_listed_node_before_the_get(self, upstream, proxy):
         """The node is in the listing nova receives, and gone (404) when nova reads it."""
-        url, nodes, _ = upstream
-        proxy = FaultProxy(url).start()
-        try:
-            proxy.faults.arm(http_fault(Fault("vanish", node="n-2")))
-            listed = json.loads(_get(f"{proxy.endpoint}/v1/nodes")[1])["nodes"]
-            assert [n["uuid"] for n in listed] == ["n-1", "n-2"]
-            assert _get(f"{proxy.endpoint}/v1/nodes/n-2")[0] == 404
-            assert list(nodes) == ["n-1"]
-        finally:
-            proxy.stop()
+        _, nodes, _ = upstream
+        proxy.faults.arm(http_fault(Fault("vanish", node="n-2")))
+        listed = json.loads(_get(f"{proxy.endpoint}/v1/nodes")[1])["nodes"]
+        assert [n["uuid"] for n in listed] == ["n-1", "n-2"]
+        assert _get(f"{proxy.endpoint}/v1/nodes/n-2")[0] == 404
+        assert list(nodes) == ["n-1"]
 
     def test_sdk_call_faults_map_to_their_requests(self):
         """A simulator fault on get_node of one node becomes a GET of that node's URL."""
