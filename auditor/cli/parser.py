@@ -52,9 +52,10 @@ def _seed(text: str) -> int:
 
 
 def _output(p: argparse.ArgumentParser, what: str, *aliases: str) -> None:
+    known = ", ".join(f.extension for f in FORMATS.values() if f.runs and f.extension)
     p.add_argument("-o", "--output", *aliases, dest="output", metavar="PATH",
-                   help=f"write {what} to PATH (the format follows its extension: .json, "
-                        f".sarif, .txt, .html; else json)")
+                   help=f"write {what} to PATH (the format follows its extension: {known}; "
+                        f"none: json)")
 
 
 def _gate(p: argparse.ArgumentParser) -> None:
