@@ -36,7 +36,7 @@ def _count(prof: cProfile.Profile, top: int) -> dict:
     """All calls, calls of functions in the auditor, wrapt or structlog, the ``JUDGED``
     functions' calls and the ``top`` auditor functions by calls (``path:line(name)``)."""
     total = ours = 0
-    judged = dict.fromkeys(name for _, name in JUDGED, 0)
+    judged = dict.fromkeys((name for _, name in JUDGED), 0)
     mine: list[tuple[int, str]] = []
     for (path, line, name), row in pstats.Stats(prof).stats.items():
         total += row[1]
