@@ -63,10 +63,7 @@ def main(params: dict) -> dict:
     variants = params.get("variants") or ["plain"] + [
         f"{k}{s}" for k in ("trace", "audit") for s in ("", *(":" + s for s in surfaces))]
     canaries = CanaryRegistry()
-    work = Workload(int(params.get("nodes", 10)), claimers=int(params.get("claimers", 4)),
-                    plant=canaries.plant, cycles=int(params.get("cycles", 2)))
-    work.prepare_claims()
-    work.first_periodic()
+    work = Workload.counted(params, 10, canaries.plant)
     tmp = tempfile.mkdtemp(prefix="bench-calls-")
     counts = {}
     for rep in range(2):
@@ -76,9 +73,7 @@ def main(params: dict) -> dict:
             prof = cProfile.Profile()
             try:
                 prof.enable()
-                work.periodic()
-                for i in range(work.claimers):
-                    work.claimer(i, [])
+                work.serial_pass()
             finally:
                 prof.disable()
                 runner.stop()

@@ -189,6 +189,22 @@ class Workload:
         self.flavor = self.ops.flavor("baremetal-gold")
         self.instances = [self.ops.create_instance(self.flavor) for _ in range(self.claimers)]
 
+    @classmethod
+    def counted(cls, params: dict, nodes: int, plant: Callable[[str], str]) -> "Workload":
+        """The counted benchmarks' workload (``calls``, ``promotions``): ``params``' nodes
+        (default ``nodes``), claimers (4) and cycles (2); claims prepared, first periodic done."""
+        work = cls(int(params.get("nodes", nodes)), claimers=int(params.get("claimers", 4)),
+                   plant=plant, cycles=int(params.get("cycles", 2)))
+        work.prepare_claims()
+        work.first_periodic()
+        return work
+
+    def serial_pass(self) -> None:
+        """One steady periodic, then every claimer's cycles in turn, on this thread."""
+        self.periodic()
+        for i in range(self.claimers):
+            self.claimer(i, [])
+
     def claimer(self, index: int, lat: list) -> None:
         """``cycles`` instance_claim + abort_instance_claim on this claimer's own nodes."""
         rt, ctx, inst = self.rt, self.ops.ctx, self.instances[index]

@@ -49,30 +49,22 @@ def main(params: dict) -> dict:
 
     variants = params.get("variants") or ["plain", "trace", "audit"]
     canaries = CanaryRegistry()
-    work = Workload(int(params.get("nodes", 30)), claimers=int(params.get("claimers", 4)),
-                    plant=canaries.plant, cycles=int(params.get("cycles", 2)))
-    work.prepare_claims()
-    work.first_periodic()
+    work = Workload.counted(params, 30, canaries.plant)
     tmp = tempfile.mkdtemp(prefix="bench-promotions-")
     counter = _Counter()
     gc.callbacks.append(counter)
     rows: dict[str, list[dict]] = {name: [] for name in variants}
-
-    def one_pass() -> None:
-        work.periodic()
-        for i in range(work.claimers):
-            work.claimer(i, [])
 
     for rep in range(int(params.get("reps", 3))):
         for name in variants:
             runner = _Variant(name, work, canaries, tmp)
             runner.start()
             try:
-                one_pass()
+                work.serial_pass()
                 gc.collect()
                 counter.promoted = counter.full = 0
                 counter.on = True
-                one_pass()
+                work.serial_pass()
             finally:
                 counter.on = False
                 runner.stop()
