@@ -352,6 +352,14 @@ class TestLogging:
             log.handlers.clear()
             log.filters.clear()
         assert stream.getvalue() == ""
+        # hooks removed between makeRecord and handle: still no handler takes the placeholder
+        log.addHandler(logging.StreamHandler(stream))
+        try:
+            hooks_recording[0].uninstall()
+            log.handle(logging_hook._FORCED)
+        finally:
+            log.handlers.clear()
+        assert stream.getvalue() == ""
         got = _of(events, LogEvent, logger="nova.hooks_test_forced")
         assert [(e.message, e.args, e.extra) for e in got] == [
             (b.message, b.args, b.extra) for b in built]

@@ -156,8 +156,9 @@ def _make_record_wrapper(rec: Recorder, attr: str):
     return wrapper
 
 
-#: What ``makeRecord`` returns for a forced record (never reaches a filter or handler).
-_FORCED = logging.LogRecord("auditor.forced", logging.DEBUG, __file__, 0,
+#: What ``makeRecord`` returns for a forced record: ``handle`` drops it. Its level is
+#: below every handler's, so none takes it even if the hooks were removed in between.
+_FORCED = logging.LogRecord("auditor.forced", -1, __file__, 0,
                             "a record the auditor captured; never handled", (), None)
 
 
