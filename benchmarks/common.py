@@ -91,6 +91,26 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+class FullCollections:
+    """While ``on``: how many full (generation 2) garbage collections ran and their CPU
+    seconds (thread time of the collecting thread), as a ``gc.callbacks`` entry."""
+
+    def __init__(self):
+        self.on = False
+        self.count = 0
+        self.cpu_s = 0.0
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if not self.on or info["generation"] != 2:
+            return
+        if phase == "start":
+            self._t0 = time.thread_time()
+        else:
+            self.count += 1
+            self.cpu_s += time.thread_time() - self._t0
+
+
 # -- child processes -------------------------------------------------------------------
 
 

@@ -122,6 +122,7 @@ def scenario(args) -> dict:
             print(f"    {name:<6} wall {fmt_s(row['wall'])}  cpu {fmt_s(cpu) if cpu else '-'}"
                   f"  claim {fmt_s(row['claim'], 'ms', 1e3, 0)}"
                   f"  ratio wall {r:.3f} cpu {rc:.3f} paired cpu {paired:.3f}"
+                  f"  full GCs {row['gc_full']} ({row['gc_full_cpu_s']:.2f}s cpu)"
                   + (f" (budget {budget})" if budget else "")
                   + (f"  [{row['note']}]" if row.get("note") else ""))
     return out
