@@ -24,10 +24,15 @@ def stamp(owner: int | None = None) -> tuple[int, float, int, str]:
     """``(seq, t, owner, thread)``, the head of every event: one order for the whole process.
 
     ``threading`` is looked up at call time, so in eventlet mode the owner is the greenthread.
+    The thread is found by its ident in threading's own table of live threads (renames and
+    reused idents stay right), not through ``current_thread``: eventlet's scans every
+    thread on each call for a ``threading.Thread`` (~8-16 us per event with 20 threads).
     """
-    if owner is None:
-        owner = threading.get_ident()
-    return next(_seq), time.monotonic(), owner, threading.current_thread().name
+    ident = threading.get_ident()
+    thread = threading._active.get(ident)
+    if thread is None:   # a greenthread of eventlet.spawn, a thread threading did not start
+        thread = threading.current_thread()
+    return next(_seq), time.monotonic(), ident if owner is None else owner, thread.name
 
 
 def _quick_init(cls: type) -> type:

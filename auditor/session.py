@@ -28,7 +28,10 @@ from auditor.report.model import build_report, finding_record
 
 __all__ = ["AuditConfig", "AuditSession"]
 
-_DRAIN_AT = 4096
+#: events buffered before the emitting thread judges them: few enough that most die young
+#: (4,096 outlived the collector's younger generations; promoted, they bring the next full
+#: collection closer: +39 % objects promoted per audited pass over plain, +13 % at 256)
+_DRAIN_AT = 256
 #: a check that fails this often in one run is switched off for the rest of it
 CHECK_FAILURES_OFF = 10
 

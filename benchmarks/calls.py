@@ -8,7 +8,11 @@ plain and under each variant of ``benchmarks.scenario`` (``trace``,
 repetition per variant (first-use costs), the next one is counted. Prints the
 calls added over plain, in total and in the auditor's own code.
 
-Usage: python -m benchmarks.calls '{"nodes": 10}'
+Also per variant: how often the session judged (``AuditSession.fresh`` and ``_drain``
+calls) and the auditor's functions with the most calls (``top``, default 8), to find the
+next cost to cut.
+
+Usage: python -m benchmarks.calls '{"nodes": 10, "variants": ["plain", "trace"]}'
 """
 
 from __future__ import annotations
@@ -24,14 +28,27 @@ from benchmarks.common import Workload, emit, say
 OURS = ("/auditor/", "/wrapt/", "/structlog/")
 
 
-def _count(prof: cProfile.Profile) -> tuple[int, int]:
-    """``(all calls, calls of functions in the auditor, wrapt or structlog)``."""
+#: Functions counted by name: the session's judgements.
+JUDGED = (("auditor/session.py", "fresh"), ("auditor/session.py", "_drain"))
+
+
+def _count(prof: cProfile.Profile, top: int) -> dict:
+    """All calls, calls of functions in the auditor, wrapt or structlog, the ``JUDGED``
+    functions' calls and the ``top`` auditor functions by calls (``path:line(name)``)."""
     total = ours = 0
-    for (path, _line, _name), row in pstats.Stats(prof).stats.items():
+    judged = dict.fromkeys((name for _, name in JUDGED), 0)
+    mine: list[tuple[int, str]] = []
+    for (path, line, name), row in pstats.Stats(prof).stats.items():
         total += row[1]
         if any(part in path for part in OURS):
             ours += row[1]
-    return total, ours
+            mine.append((row[1], f"{path.rsplit('/auditor/', 1)[-1]}:{line}({name})"))
+        for suffix, fn in JUDGED:
+            if name == fn and path.endswith(suffix):
+                judged[fn] += row[1]
+    mine.sort(reverse=True)
+    return {"calls": total, "ours": ours, "judged": judged,
+            "top": [f"{n} {where}" for n, where in mine[:top]]}
 
 
 def main(params: dict) -> dict:
@@ -43,13 +60,10 @@ def main(params: dict) -> dict:
     from benchmarks.scenario import _Variant
 
     surfaces = [s for s in SURFACES if s != "config"]
-    variants = ["plain"] + [f"{k}{s}" for k in ("trace", "audit")
-                            for s in ("", *(":" + s for s in surfaces))]
+    variants = params.get("variants") or ["plain"] + [
+        f"{k}{s}" for k in ("trace", "audit") for s in ("", *(":" + s for s in surfaces))]
     canaries = CanaryRegistry()
-    work = Workload(int(params.get("nodes", 10)), claimers=int(params.get("claimers", 4)),
-                    plant=canaries.plant, cycles=int(params.get("cycles", 2)))
-    work.prepare_claims()
-    work.first_periodic()
+    work = Workload.counted(params, 10, canaries.plant)
     tmp = tempfile.mkdtemp(prefix="bench-calls-")
     counts = {}
     for rep in range(2):
@@ -59,16 +73,17 @@ def main(params: dict) -> dict:
             prof = cProfile.Profile()
             try:
                 prof.enable()
-                work.periodic()
-                for i in range(work.claimers):
-                    work.claimer(i, [])
+                work.serial_pass()
             finally:
                 prof.disable()
                 runner.stop()
             if rep:
-                counts[name] = _count(prof)
-                say(f"{name:<20} calls {counts[name][0]:>9} (auditor, wrapt, structlog "
-                    f"{counts[name][1]})")
+                counts[name] = c = _count(prof, int(params.get("top", 8)))
+                say(f"{name:<20} calls {c['calls']:>9} (auditor, wrapt, structlog "
+                    f"{c['ours']}); judged: fresh {c['judged']['fresh']}, "
+                    f"_drain {c['judged']['_drain']}")
+                for row in c["top"]:
+                    say(f"    {row}")
     return {"nodes": work.nodes, "claimers": work.claimers, "cycles": work.cycles,
             "counts": counts}
 

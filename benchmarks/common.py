@@ -91,6 +91,26 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+class FullCollections:
+    """While ``on``: how many full (generation 2) garbage collections ran and their CPU
+    seconds (thread time of the collecting thread), as a ``gc.callbacks`` entry."""
+
+    def __init__(self):
+        self.on = False
+        self.count = 0
+        self.cpu_s = 0.0
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if not self.on or info["generation"] != 2:
+            return
+        if phase == "start":
+            self._t0 = time.thread_time()
+        else:
+            self.count += 1
+            self.cpu_s += time.thread_time() - self._t0
+
+
 # -- child processes -------------------------------------------------------------------
 
 
@@ -188,6 +208,22 @@ class Workload:
         """One instance per claimer (DB records), created once, outside the measurements."""
         self.flavor = self.ops.flavor("baremetal-gold")
         self.instances = [self.ops.create_instance(self.flavor) for _ in range(self.claimers)]
+
+    @classmethod
+    def counted(cls, params: dict, nodes: int, plant: Callable[[str], str]) -> "Workload":
+        """The counted benchmarks' workload (``calls``, ``promotions``): ``params``' nodes
+        (default ``nodes``), claimers (4) and cycles (2); claims prepared, first periodic done."""
+        work = cls(int(params.get("nodes", nodes)), claimers=int(params.get("claimers", 4)),
+                   plant=plant, cycles=int(params.get("cycles", 2)))
+        work.prepare_claims()
+        work.first_periodic()
+        return work
+
+    def serial_pass(self) -> None:
+        """One steady periodic, then every claimer's cycles in turn, on this thread."""
+        self.periodic()
+        for i in range(self.claimers):
+            self.claimer(i, [])
 
     def claimer(self, index: int, lat: list) -> None:
         """``cycles`` instance_claim + abort_instance_claim on this claimer's own nodes."""

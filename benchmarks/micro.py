@@ -21,7 +21,12 @@ forwarding only) and ``rebind`` (``obj.attr = v`` through the tracker's
 ``__setattr__`` hook). Checks alone, audited only: ``log-scan``
 (``SensitiveLogCheck.observe``) and ``state-check`` (``LockingCheck.observe``).
 
+Parameters: ``mode`` (``threading``, default, or ``eventlet``: nova's monkey patching
+applied first) and ``threads`` (that many idle threads alive while measuring, as in a
+nova-compute: eventlet's ``threading.current_thread`` scans them for a native thread).
+
 Usage: python -m benchmarks.micro '{"quick": true}'
+       python -m benchmarks.micro '{"mode": "eventlet", "threads": 20}'
 """
 
 from __future__ import annotations
@@ -190,7 +195,22 @@ def _cases(reg):
 _START = {"traced": _traced, "audited": _audited}
 
 
+def _idle_threads(n: int):
+    """``n`` threads waiting on one event; returns the event that ends them."""
+    import threading
+
+    done = threading.Event()
+    for i in range(n):
+        threading.Thread(target=done.wait, name=f"bench-idle-{i}", daemon=True).start()
+    return done
+
+
 def main(params: dict) -> dict:
+    if "mode" in params:
+        from scenarios import mode
+
+        mode.apply(params["mode"])
+    idle = _idle_threads(int(params.get("threads", 0)))
     quick = bool(params.get("quick"))
     repeats = int(params.get("repeats", 3 if quick else 7))
     number = int(params.get("number", 2000 if quick else 20000))
@@ -219,8 +239,10 @@ def main(params: dict) -> dict:
             say(f"{name:<14}" + "".join(
                 f" {kind} {out[name][f'{kind}_ns']['median']:>9.0f} ns" for kind in kinds))
     finally:
+        idle.set()
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"repeats": repeats, "number": number, "canaries": CANARIES, "cases": out}
+    return {"repeats": repeats, "number": number, "canaries": CANARIES, "cases": out,
+            "mode": params.get("mode", "threading"), "threads": int(params.get("threads", 0))}
 
 
 if __name__ == "__main__":

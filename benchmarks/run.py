@@ -81,14 +81,18 @@ def micro(args) -> dict:
     return res
 
 
-def paired_ratio(rows: list[dict], plain: list[dict]) -> float:
+def paired_ratio(rows: list[dict], plain: list[dict], less_gc: bool = False) -> float:
     """Median over repetitions of this variant's CPU time / plain's in the same repetition.
 
     Variants of one repetition run back to back, so they share whatever state the workload
-    and the machine are in; the ratio of medians does not pair them.
+    and the machine are in; the ratio of medians does not pair them. ``less_gc``: without
+    the full garbage collections' CPU (each lands on whichever pass crosses the threshold).
     """
-    by_rep = {r["rep"]: r["cpu_s"] for r in plain}
-    return summary(r["cpu_s"] / by_rep[r["rep"]] for r in rows if r["rep"] in by_rep)["median"]
+    def cpu(r: dict) -> float:
+        return r["cpu_s"] - (r.get("gc_full_cpu_s", 0.0) if less_gc else 0.0)
+
+    by_rep = {r["rep"]: cpu(r) for r in plain}
+    return summary(cpu(r) / by_rep[r["rep"]] for r in rows if r["rep"] in by_rep)["median"]
 
 
 def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, dict]:
@@ -122,6 +126,8 @@ def scenario(args) -> dict:
             print(f"    {name:<6} wall {fmt_s(row['wall'])}  cpu {fmt_s(cpu) if cpu else '-'}"
                   f"  claim {fmt_s(row['claim'], 'ms', 1e3, 0)}"
                   f"  ratio wall {r:.3f} cpu {rc:.3f} paired cpu {paired:.3f}"
+                  f"  full GCs {row['gc_full']} ({row['gc_full_cpu_s']:.2f}s cpu; paired cpu "
+                  f"without them {paired_ratio(row['raw'], v['plain']['raw'], True):.3f})"
                   + (f" (budget {budget})" if budget else "")
                   + (f"  [{row['note']}]" if row.get("note") else ""))
     return out

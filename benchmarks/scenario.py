@@ -16,13 +16,14 @@ Usage: python -m benchmarks.scenario '{"mode": "threading", "nodes": 100, "reps"
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 import tempfile
 import time
 
-from benchmarks.common import Workload, emit, loadavg, maxrss_mb, say, summary
+from benchmarks.common import FullCollections, Workload, emit, loadavg, maxrss_mb, say, summary
 
 VARIANTS = ("plain", "audit", "trace")
 
@@ -100,22 +101,29 @@ def main(params: dict) -> dict:
     tmp = tempfile.mkdtemp(prefix="bench-trace-")
     runners = {name: _Variant(name, work, canaries, tmp) for name in variants}
     results: dict[str, list[dict]] = {name: [] for name in variants}
+    full = FullCollections()   # whichever pass a full collection lands in pays for all of it
+    gc.callbacks.append(full)
     for rep in range(warmup + reps):
         order = variants[rep % len(variants):] + variants[:rep % len(variants)]
         for name in order:
             runner = runners[name]
             runner.start()
+            full.count, full.cpu_s, full.on = 0, 0.0, True
             try:
                 res = work.contended_pass()
             finally:
+                full.on = False
                 runner.stop()
+            res["gc_full"], res["gc_full_cpu_s"] = full.count, full.cpu_s
             res["rep"] = rep - warmup
             res["load"] = loadavg()
             if rep >= warmup:
                 results[name].append(res)
             say(f"rep {rep - warmup:>2} {name:<19} wall {res['wall_s']:.2f}s cpu {res['cpu_s']:.2f}s "
-                f"claims {res['claims']} load {res['load']}"
+                f"claims {res['claims']} full GCs {full.count} ({full.cpu_s:.2f}s) "
+                f"load {res['load']}"
                 + (f" errors {res['errors']}" if res["errors"] else ""))
+    gc.callbacks.remove(full)
     return {
         "mode": mode.current(), "nodes": nodes, "claimers": work.claimers,
         "cycles": work.cycles, "reps": reps, "warmup": warmup,
@@ -125,6 +133,8 @@ def main(params: dict) -> dict:
                             "cpu": summary(r["cpu_s"] for r in rows),
                             "claim": summary(r["claim_median_s"] for r in rows
                                              if r["claim_median_s"] is not None),
+                            "gc_full": sum(r["gc_full"] for r in rows),
+                            "gc_full_cpu_s": sum(r["gc_full_cpu_s"] for r in rows),
                             "raw": rows, "note": runners[name].note,
                             "events_per_pass": runners[name].events / max(1, warmup + reps)}
                      for name, rows in results.items()},

@@ -320,6 +320,53 @@ class TestLogging:
         assert stream.getvalue() == "replayed\n"
         assert [e.message for e in _of(events, LogEvent)] == ["disabled", "replayed"]
 
+    def test_forced_record_event_is_the_built_records(self, hooks_recording):
+        """A forced DEBUG record is captured from makeRecord's arguments, never built: its
+        event says what the record would have said (lone mapping argument, extra, exception
+        chain, stack), and no filter or handler sees it."""
+        from auditor.hooks import logging_hook
+
+        _, events, _ = hooks_recording
+        stream = io.StringIO()
+        log = logging.getLogger("nova.hooks_test_forced")
+        log.addHandler(logging.StreamHandler(stream))
+        log.addFilter(lambda record: stream.write("filtered\n") and False)
+        log.setLevel(logging.INFO)
+        built = []
+        try:
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                for args in ((("%(a)s/%(b)s", {"a": 1, "b": [2]}), {}),
+                             (("plain %s %d", "x", 3), {"exc_info": True, "stack_info": True,
+                                                         "extra": {"resource": {"id": 7}}}),
+                             (("bad %s %s", "only-one"), {})):
+                    log.debug(*args[0], **args[1])
+                    record = log.makeRecord(   # as _log builds it (direct calls are not forced)
+                        log.name, logging.DEBUG, __file__, 1, args[0][0], args[0][1:],
+                        sys.exc_info() if args[1].get("exc_info") else None, "f",
+                        args[1].get("extra"), "Stack (most recent call last):\n"
+                        if args[1].get("stack_info") else None)
+                    built.append(logging_hook._event(Recorder(lambda e: None), log, record))
+        finally:
+            log.handlers.clear()
+            log.filters.clear()
+        assert stream.getvalue() == ""
+        # hooks removed between makeRecord and handle: still no handler takes the placeholder
+        log.addHandler(logging.StreamHandler(stream))
+        try:
+            hooks_recording[0].uninstall()
+            log.handle(logging_hook._FORCED)
+        finally:
+            log.handlers.clear()
+        assert stream.getvalue() == ""
+        got = _of(events, LogEvent, logger="nova.hooks_test_forced")
+        assert [(e.message, e.args, e.extra) for e in got] == [
+            (b.message, b.args, b.extra) for b in built]
+        assert got[0].message == "1/[2]" and got[2].message.startswith("<unformattable")
+        assert "ValueError: boom" in got[1].exc_text and "Stack (most recent" in got[1].exc_text
+        assert ("resource", repr({"id": 7})) in got[1].extra
+
     def test_bad_debug_call_does_not_raise(self, hooks_recording):
         """A debug call that would fail only because it is now built goes to on_error."""
         _, events, errors = hooks_recording
@@ -327,6 +374,44 @@ class TestLogging:
         log.setLevel(logging.INFO)
         log.debug("clash", extra={"message": "x"})
         assert errors and errors[0][0] == "logging.forced_record"
+
+
+class TestStamp:
+    def test_thread_named_as_it_is_now(self):
+        """The name comes from the live thread by ident: a rename shows, and a thread that
+        ended does not lend its name to the next one with the same ident."""
+        from auditor.events import stamp
+
+        seen = []
+
+        def body(rename):
+            if rename:
+                threading.current_thread().name = rename
+            seen.append(stamp()[2:])
+
+        for name, rename in (("first", None), ("second", "renamed")):
+            t = threading.Thread(target=body, args=(rename,), name=name)
+            t.start()
+            t.join()
+        assert [n for _, n in seen] == ["first", "renamed"]
+        assert stamp(5)[2:] == (5, threading.current_thread().name)
+
+    def test_eventlet_threads_and_greenthreads_named(self):
+        """Under eventlet: the main thread, a threading.Thread and a bare greenthread."""
+        result = _run("""
+            import json
+            from scenarios import mode; mode.apply("eventlet")
+            import eventlet, threading
+            from auditor.events import stamp
+            out = {"main": stamp()[3]}
+            t = threading.Thread(target=lambda: out.update(thread=stamp()[3]), name="worker")
+            t.start(); t.join()
+            g = eventlet.spawn(lambda: (stamp()[3], threading.current_thread().name))
+            out["green"], out["expected"] = g.wait()
+            print(json.dumps(out))
+        """)
+        assert result["main"] == "MainThread" and result["thread"] == "worker"
+        assert result["green"] == result["expected"]
 
 
 class TestExternalCalls:

@@ -12,7 +12,7 @@ from typing import Any
 import wrapt
 
 from auditor.events import CallEvent, Site
-from auditor.hooks.recorder import Recorder, enter, guarded, leave, owner
+from auditor.hooks.recorder import Recorder, guarded, outermost, owner
 from auditor.hooks.sites import qualname, site
 from auditor.nova import hook_points as hp
 from auditor.hooks.ledger import Target, Unsupported, wrapping
@@ -124,20 +124,10 @@ def _placement_call(rec: Recorder, verb: str, args: tuple, kwargs: dict) -> str:
 
 
 def _report_method_wrapper(rec: Recorder, attr: str):
-    def wrapper(wrapped, instance, args, kwargs):
-        if not rec.active:
-            return wrapped(*args, **kwargs)
-        entered = enter(rec, "report-client")
-        if entered is None:
-            return wrapped(*args, **kwargs)
-        who, depth = entered
-        try:
-            if depth:   # called from another report client method
-                return wrapped(*args, **kwargs)
-            return _timed(rec, "report-client", attr, wrapped, args, kwargs)
-        finally:
-            leave(rec, "report-client", who)
-    return wrapper
+    """Time a report client method, unless another one called it."""
+    def timed(who, wrapped, instance, args, kwargs):
+        return _timed(rec, "report-client", attr, wrapped, args, kwargs)
+    return outermost(rec, "report-client", timed)
 
 
 def _public_methods(cls: type) -> list[str]:

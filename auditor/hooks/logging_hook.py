@@ -3,11 +3,13 @@
 ``Logger.handle`` emits a ``LogEvent`` for every record of a captured logger.
 With ``force_debug`` (the default: audits and scenario runs) records are
 captured from DEBUG up whatever the configuration: ``Logger.isEnabledFor``
-answers True for captured loggers, ``Logger.makeRecord`` notes, per owner, the
-record that exists only because of that ("forced"), and ``handle`` passes only
-unforced records on to filters and handlers. Python's ``Logger._cache`` is
-never written, so the original answer stays available and correct. Without it
-(tracing) only the records the configuration lets through are captured.
+answers True for captured loggers, and ``Logger.makeRecord``, for a record that
+exists only because of that ("forced"), captures the event from its arguments
+and returns a placeholder that ``handle`` drops: no ``LogRecord`` is built for
+it (one is, with a custom record factory) and filters and handlers never see
+it. Python's ``Logger._cache`` is never written, so the original answer stays
+available and correct. Without it (tracing) only the records the configuration
+lets through are captured.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import wrapt
 
-from auditor.events import LogEvent, Site
+from auditor.events import LogEvent
 from auditor.hooks.recorder import Recorder, guarded, owner
 from auditor.hooks.sites import at
 from auditor.hooks.ledger import Target, wrapping
@@ -31,13 +33,14 @@ __all__ = ["TARGETS", "EMITTED_ONLY", "DEFAULT_LOGGERS", "configure"]
 #: Logger name prefixes captured by default (placement is the server side; not the auditor).
 DEFAULT_LOGGERS = ("nova", "oslo", "keystoneauth", "openstack", "os_", "stevedore")
 
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message", "asctime", "taskName"}
+#: what ``makeRecord`` refuses as an ``extra`` key
+_OVERWRITE = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime"}
+_STANDARD = _OVERWRITE | {"taskName"}
 
 _WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__)) + os.sep
 _prefixes: tuple[str, ...] = DEFAULT_LOGGERS
 _captured: dict[str, bool] = {}
-_forced: dict[int, logging.LogRecord] = {}   # owner -> record built only for capture
 
 
 def configure(prefixes: tuple[str, ...]) -> None:
@@ -62,13 +65,44 @@ def _safe_repr(value: Any) -> str:
         return f"<repr failed: {type(exc).__name__}>"
 
 
-def _record_site(record: logging.LogRecord) -> Site:
-    """The record's call site."""
-    return at(record.pathname or "?", record.lineno or 0, record.funcName or "?")
-
-
 def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> LogEvent:
-    args = record.args
+    """The event of a built record."""
+    state = record.__dict__
+    extra = () if state.keys() <= _STANDARD else tuple(
+        (k, v) for k, v in state.items() if k not in _STANDARD)
+    try:
+        message = record.getMessage()
+    except Exception as exc:
+        message = f"<unformattable: {type(exc).__name__}: {exc}>"
+    return _log_event(rec, record.name, record.levelno, record.pathname, record.lineno,
+                      record.funcName, record.msg, record.args, message, extra,
+                      record.exc_info, record.exc_text or None, record.stack_info)
+
+
+def _forced_event(rec: Recorder, name: str, level: int, fn: str, lno: int, msg: Any,
+                  args: Any, exc_info: Any, func: str | None = None,
+                  extra: Mapping | None = None, sinfo: str | None = None) -> LogEvent:
+    """The event of a record ``makeRecord(name, level, ...)`` would build, from its
+    arguments (``LogRecord``'s treatment of a lone mapping argument and ``extra`` kept)."""
+    if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        args = args[0]
+    items: tuple = ()
+    if extra is not None:
+        for key in extra:
+            if key in _OVERWRITE:
+                raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+        items = tuple(extra.items())
+    try:
+        message = str(msg) % args if args else str(msg)
+    except Exception as exc:
+        message = f"<unformattable: {type(exc).__name__}: {exc}>"
+    return _log_event(rec, name, level, fn, lno, func, msg, args, message, items, exc_info,
+                      None, sinfo)
+
+
+def _log_event(rec: Recorder, name: str, level: int, fn: str | None, lno: int | None,
+               func: str | None, msg: Any, args: Any, message: str, extra: tuple,
+               exc_info: Any, exc_text: str | None, sinfo: str | None) -> LogEvent:
     if isinstance(args, Mapping):
         reprs = tuple(_safe_repr(v) for v in args.values())
     elif isinstance(args, tuple):
@@ -77,24 +111,14 @@ def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> 
         reprs = ()
     else:
         reprs = (_safe_repr(args),)
-    try:
-        message = record.getMessage()
-    except Exception as exc:
-        message = f"<unformattable: {type(exc).__name__}: {exc}>"
-    state = record.__dict__
-    extra = () if state.keys() <= _STANDARD else tuple(
-        (k, _safe_repr(v)) for k, v in state.items() if k not in _STANDARD)
-    exc_text = None
-    if isinstance(record.exc_info, tuple) and record.exc_info[0] is not None:
-        exc_text = "".join(traceback.format_exception(*record.exc_info))
-    elif record.exc_text:
-        exc_text = record.exc_text
-    if record.stack_info:
-        exc_text = (exc_text or "") + record.stack_info
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        exc_text = "".join(traceback.format_exception(*exc_info))
+    if sinfo:
+        exc_text = (exc_text or "") + sinfo
     who = owner()
-    where = _record_site(record)
-    return LogEvent(*rec.stamp(who), record.name, record.levelno, where, str(record.msg), reprs,
-                    message, extra, exc_text, rec.held_by(who))
+    return LogEvent(*rec.stamp(who), name, level, at(fn or "?", lno or 0, func or "?"),
+                    str(msg), reprs, message, tuple((k, _safe_repr(v)) for k, v in extra),
+                    exc_text, rec.held_by(who))
 
 
 def _is_enabled_for_wrapper(rec: Recorder, attr: str):
@@ -127,24 +151,25 @@ def _make_record_wrapper(rec: Recorder, attr: str):
         level = args[1] if len(args) > 1 else kwargs.get("level")
         if is_enabled_for(instance, level):
             return wrapped(*args, **kwargs)
-        record = _build_forced(rec, wrapped, args, kwargs)
-        if record is None:
-            name, level, fn, lno, msg = args[:5]
-            record = logging.LogRecord(name, level, fn, lno, msg, (), None)
-        _note_forced(rec, record)
-        return record
+        _capture_forced(rec, instance, wrapped, args, kwargs)
+        return _FORCED   # ``_log`` hands it to ``handle``, which drops it
     return wrapper
 
 
+#: What ``makeRecord`` returns for a forced record: ``handle`` drops it. Its level is
+#: below every handler's, so none takes it even if the hooks were removed in between.
+_FORCED = logging.LogRecord("auditor.forced", -1, __file__, 0,
+                            "a record the auditor captured; never handled", (), None)
+
+
 @guarded("logging.forced_record")
-def _build_forced(rec: Recorder, make: Any, args: tuple, kwargs: dict) -> logging.LogRecord:
+def _capture_forced(rec: Recorder, logger: logging.Logger, make: Any, args: tuple,
+                    kwargs: dict) -> None:
     """Unaudited, this record would never have been built: its errors are ours."""
-    return make(*args, **kwargs)
-
-
-@guarded("logging.forced_record")
-def _note_forced(rec: Recorder, record: logging.LogRecord) -> None:
-    _forced[owner()] = record
+    if logging.getLogRecordFactory() is logging.LogRecord:
+        rec.emit(_forced_event(rec, *args, **kwargs))
+    else:   # a custom record class may say other things: build it
+        rec.emit(_event(rec, logger, make(*args, **kwargs)))
 
 
 @guarded("logging.handle")
@@ -152,24 +177,14 @@ def _capture(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -
     rec.emit(_event(rec, logger, record))
 
 
-@guarded("logging.handle", default=False)
-def _take_forced(rec: Recorder, record: logging.LogRecord) -> bool:
-    """Whether ``record`` was built only for the audit (forgotten now)."""
-    who = owner()
-    if _forced.get(who) is record:
-        del _forced[who]
-        return True
-    return False
-
-
 def _handle_wrapper(rec: Recorder, attr: str):
     def wrapper(wrapped, instance, args, kwargs):
         if not (rec.active and _is_captured(instance)):
             return wrapped(*args, **kwargs)
         record = args[0] if args else kwargs.get("record")
+        if record is _FORCED:
+            return None   # captured by makeRecord, for the audit only
         _capture(rec, instance, record)
-        if _forced and _take_forced(rec, record):   # none are forced without force_debug
-            return None   # built only for the audit: the handlers never see it
         return wrapped(*args, **kwargs)
     return wrapper
 

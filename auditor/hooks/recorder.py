@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 
 from auditor.events import Event, Sink, stamp
 
-__all__ = ["Recorder", "ErrorHandler", "owner", "guarded", "enter", "leave"]
+__all__ = ["Recorder", "ErrorHandler", "owner", "guarded", "enter", "leave", "outermost"]
 
 ErrorHandler = Callable[[BaseException, str], None]
 _Step = TypeVar("_Step", bound=Callable[..., Any])
@@ -112,3 +112,24 @@ def enter(rec: Recorder, surface: str) -> tuple[int, int]:
 def leave(rec: Recorder, surface: str, who: int) -> None:
     """Guarded ``Recorder.leave``."""
     rec.leave(surface, who)
+
+
+def outermost(rec: Recorder, surface: str, outer: Callable[..., Any]) -> Callable[..., Any]:
+    """A wrapt wrapper: ``outer(who, wrapped, instance, args, kwargs)`` for an owner's
+    outermost call into ``surface``; the call alone when nested in one (a report client
+    method calling another, a retried request), when not recording, or when the
+    bookkeeping failed."""
+    def wrapper(wrapped, instance, args, kwargs):
+        if not rec.active:
+            return wrapped(*args, **kwargs)
+        entered = enter(rec, surface)
+        if entered is None:
+            return wrapped(*args, **kwargs)
+        who, depth = entered
+        try:
+            if depth:
+                return wrapped(*args, **kwargs)
+            return outer(who, wrapped, instance, args, kwargs)
+        finally:
+            leave(rec, surface, who)
+    return wrapper

@@ -76,24 +76,39 @@ def site(depth: int = 0, frame=None) -> Site:
     """The first frame outside auditor/wrapt/logging/lock internals, from ``depth`` frames above
     the caller (or from ``frame``)."""
     f = frame if frame is not None else sys._getframe(depth + 1)
+    internal = _internal
     while f is not None:
         code = f.f_code
-        if not _is_internal(code.co_filename):
-            return at(code.co_filename, f.f_lineno, code.co_name)
+        filename = code.co_filename
+        skip = internal.get(filename)
+        if skip is None:
+            skip = _is_internal(filename)
+        if not skip:
+            return at(filename, f.f_lineno, code.co_name)
         f = f.f_back
     return UNKNOWN_SITE
+
+
+_outside: dict[tuple[str, ...], dict[str, bool]] = {}   # libraries -> file -> skipped
 
 
 def site_outside(libraries: tuple[str, ...]) -> Site:
     """The first frame outside the auditor's plumbing and outside ``libraries`` (paths
     relative to site-packages, such as ``"keystoneauth1/"``) and their generated code
-    (``<string>``): who called the library."""
+    (``<string>``): who called the library. Decided once per code file."""
+    skipped = _outside.get(libraries)
+    if skipped is None:
+        skipped = _outside[libraries] = {}
     f = sys._getframe(1)
     while f is not None:
-        filename = f.f_code.co_filename
-        if not (_is_internal(filename) or filename.startswith("<")
-                or relpath(filename).startswith(libraries)):
-            return Site(relpath(filename), f.f_lineno, f.f_code.co_name)
+        code = f.f_code
+        filename = code.co_filename
+        skip = skipped.get(filename)
+        if skip is None:
+            skip = skipped[filename] = (_is_internal(filename) or filename.startswith("<")
+                                        or relpath(filename).startswith(libraries))
+        if not skip:
+            return at(filename, f.f_lineno, code.co_name)
         f = f.f_back
     return UNKNOWN_SITE
 

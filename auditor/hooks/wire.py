@@ -25,7 +25,7 @@ import wrapt
 
 from auditor.events import WireCredential, WireEvent
 from auditor.hooks.ledger import Target, Unsupported, wrapping
-from auditor.hooks.recorder import Recorder, enter, guarded, leave, owner
+from auditor.hooks.recorder import Recorder, guarded, outermost, owner
 from auditor.hooks.sites import site_outside
 from auditor.nova import hook_points as hp
 
@@ -98,20 +98,11 @@ def _make_send(rec: Recorder, original: Any, owner_cls: Any, attr: str) -> Any:
     except (TypeError, ValueError):
         raise Unsupported(f"{attr}: unexpected signature") from None
 
-    def wrapper(wrapped, instance, args, kwargs):
-        if not rec.active:
-            return wrapped(*args, **kwargs)
-        entered = enter(rec, "wire.send")
-        if entered is None:
-            return wrapped(*args, **kwargs)
-        who, depth = entered
-        try:
-            if not depth:   # retries and redirects call it again: the request counts once
-                _http(rec, who, instance, args, kwargs, at)
-            return wrapped(*args, **kwargs)
-        finally:
-            leave(rec, "wire.send", who)
-    return wrapt.FunctionWrapper(original, wrapper)
+    def send(who, wrapped, instance, args, kwargs):
+        _http(rec, who, instance, args, kwargs, at)
+        return wrapped(*args, **kwargs)
+    # retries and redirects call it again: the request counts once
+    return wrapt.FunctionWrapper(original, outermost(rec, "wire.send", send))
 
 
 def _arg(args: tuple, kwargs: dict, at: dict, name: str) -> Any:

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from auditor.events import CallEvent, ConfigParsed, ExitEvent, LogEvent
+from auditor.events import CallEvent, ConfigParsed, ExitEvent, LockEvent, LogEvent
 from auditor.nova.runtime import MODES, concurrency, nova_version, process_conf, seed_canaries
 from auditor.tracing.environment import (DEFAULT_INTERVAL_S, KEEP, kill_file as default_kill_file,
                                          kill_file_set, max_bytes, untrusted)
@@ -38,6 +38,10 @@ __all__ = ["Tracer", "start", "current", "DEFAULT_INTERVAL_S"]
 
 #: Rules dropped at intermediate flushes: another thread may hold a lock right then.
 _END_ONLY = ("lock-held/at-end",)
+#: Events that end an operation: with no lock held, a point between operations, where new
+#: findings are looked for and a window may end (not after every event: a lock acquire,
+#: a state access or an entry is inside an operation; the checks see them all the same).
+_ENDS = (ExitEvent, CallEvent, LogEvent)
 
 _current: "Tracer | None" = None
 
@@ -198,20 +202,24 @@ class Tracer:
         kind = type(ev)
         if kind is ConfigParsed:
             _refresh_canaries(self.session)
-        else:
-            self._spans.observe(ev)
-        self._announce()
-        # Flush between operations only (the emitting owner holds no lock).
-        if (ev.t - self._last_flush >= self.interval_s and kind in (ExitEvent, CallEvent, LogEvent)
-                and not ev.held):
-            self.flush()
+            self._announce()
+            return
+        self._spans.observe(ev)
+        if kind in _ENDS and not ev.held:
+            # Between operations (the emitting owner holds no lock): judge, maybe flush.
+            self._announce()
+            if ev.t - self._last_flush >= self.interval_s:
+                self.flush()
+        elif kind is LockEvent and ev.action == "release" and ev.held == (ev.name,):
+            self._announce()   # the owner's last lock is being released
 
     # -- findings -------------------------------------------------------------------
 
     def _announce(self) -> None:
-        """Write each finding never written before as soon as a check makes it (durable
-        from then on: a SIGKILL cannot take it back), marked ``first_seen``: the flush
-        writes it again with its counts, and readers keep that one instead."""
+        """Write each finding never written before at the first point between operations
+        after a check makes it (durable from then on: a SIGKILL cannot take it back), marked
+        ``first_seen``: the flush writes it again with its counts, and readers keep that
+        one instead."""
         if not self._flushing.acquire(blocking=False):
             return   # a flush is writing them
         try:
