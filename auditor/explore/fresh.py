@@ -9,7 +9,10 @@ and what is reset here before every schedule:
   schedule of the process, and copied back before every schedule (SQLite's
   backup API, so open pooled connections see the restored pages);
 - nova's process-wide placement client and its ``ProviderTree`` cache
-  (``report.PLACEMENTCLIENT``), the service-version and cell caches;
+  (``report.PLACEMENTCLIENT``), the service-version and cell caches, and the
+  caches of rows the restore removes (EC2/S3 id mappings, availability zones,
+  quota's "user_id populated" flags): a cached mapping would skip the DB
+  calls that create it again;
 - nova's executors (the per-node resource-update pool runs one worker, so
   which worker takes which node is fixed by the submission order).
 """
@@ -63,7 +66,8 @@ class FreshState:
 
     @staticmethod
     def _reset_nova() -> None:
-        from nova import conf, context, objects, thread_pool_factory
+        from nova import availability_zones, conf, context, objects, quota, thread_pool_factory
+        from nova.objects import ec2
         from nova.scheduler.client import report
 
         conf.CONF.set_override("update_resources_max_workers", 1, group="compute")
@@ -71,3 +75,6 @@ class FreshState:
         report.PLACEMENTCLIENT = None
         objects.Service.clear_min_version_cache()
         context.CELL_CACHE.clear()
+        ec2._CACHE = availability_zones.MC = None
+        quota.UID_QFD_POPULATED_CACHE_BY_PROJECT.clear()
+        quota.UID_QFD_POPULATED_CACHE_ALL = False
