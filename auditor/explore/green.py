@@ -66,7 +66,8 @@ def _event(controller: Any, cls: type) -> list[tuple[Any, str, Any]]:
         return wait(ev, timeout)
 
     def send_(ev, *args, **kwargs):
-        controller.wake(ev, sys.maxsize)
+        if controller.active and ev in controller.blocked_on:
+            controller.wake(ev, sys.maxsize)
         return send(ev, *args, **kwargs)
 
     return [(cls, "wait", wait_), (cls, "send", send_)]
