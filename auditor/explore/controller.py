@@ -8,22 +8,25 @@ thread goes on.
 
 Waits are seen, not polled. While exploring, ``threading.Condition.wait`` and
 ``notify`` (under events, semaphores, queues, futures, ``Thread.start``),
-``Thread.join`` and thread exit tell the controller when an enrolled thread
-blocks, is woken or ends, so another can run at once. A Condition's enrolled
-waiters queue in the Condition's own order (first blocked, first woken), and
-the controller marks the ones a ``notify`` wakes. A woken thread (notified, its
+``Thread.join``, thread exit and the locks made meanwhile (``locks.SeenLock``)
+tell the controller when an enrolled thread blocks, is woken or ends, so
+another can run at once. A Condition's enrolled waiters queue in the
+Condition's own order (first blocked, first woken), and the controller marks
+the ones a ``notify`` wakes. A woken thread (notified, its lock released, its
 joined thread ended, its timeout fired) is runnable: it goes on only when the
 strategy picks it, so two enrolled threads never run at once. Joining a thread
-that has already left is not a wait.
+that has already left is not a wait. A new thread runs to the start of its
+``run``, then waits to be picked.
 
 Time is virtual for enrolled threads: a timed wait ends when woken or when the
 controller fires its timeout, which it does only once every other enrolled
 thread is blocked (earliest deadline first), never by the wall clock.
 
-A wait the controller cannot see (a plain lock held by a parked thread, socket
-I/O to a stuck peer) shows as a thread that reaches no hook point while the
-process does no work: after ``bound_s`` of that, the thread is let loose, and
-decisions taken while it runs free are counted as uncontrolled. A thread that
+A wait the controller cannot see (a lock made before exploring and held by a
+parked thread, socket I/O to a stuck peer) shows as a thread that reaches no
+hook point while the process does no work: after ``bound_s`` of that, the
+thread is let loose, and decisions taken while it runs free are counted as
+uncontrolled. A thread that
 is slow but busy (or waiting for a CPU on a loaded machine) is not let loose.
 A step with a single runnable thread is not a decision.
 """
