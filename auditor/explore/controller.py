@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import threading
 import time
 from typing import Any
@@ -237,7 +238,9 @@ class Controller:
                 return notify(cond, n)
             with controller._lock:   # the marking and the real notify, as one step
                 controller._notified(cond, n)
-                return notify(cond, n)
+                result = notify(cond, n)
+                controller._decide()  # if the notifier is a world thread, nobody else would
+                return result
 
         return [(cls, "wait", wait_), (cls, "notify", notify_)]
 
@@ -270,7 +273,7 @@ class Controller:
                     return None
             self._blocks += 1
             member.state, member.on, member.blocked = _BLOCKED, on, self._blocks
-            member.deadline = None if timeout is None else self._now + max(timeout, 0.0)
+            member.deadline = None if timeout is None else self._now + _quantum(timeout)
             member.fired, member.loose, member.waiter = False, False, waiter
             if waiter is not None:
                 on._waiters.append(waiter)
@@ -311,6 +314,7 @@ class Controller:
                 self._wake(member)
             if len(blocked) <= n:
                 self.blocked_on.discard(on)
+            self._decide()
 
     def _will_start(self, thread: threading.Thread) -> _Member | None:
         """Before an enrolled thread starts ``thread``: enrol it, keyed by its parent; returns
@@ -496,6 +500,13 @@ class _Work:
         total, before = int(on_cpu) + int(waiting), self._threads.get(tid)
         self._threads[tid] = total
         return before is not None and total > before
+
+
+def _quantum(timeout: float) -> float:
+    """A timeout in whole hundredths of a second, rounded up: what a polling loop passes
+    (``endtime - time()``, a hair under what it asked) gives the same virtual deadline
+    however long the wall clock took to get there."""
+    return math.ceil(round(max(timeout, 0.0) * 100, 6)) / 100
 
 
 def _thread_ident() -> threading.Thread | None:
