@@ -14,14 +14,21 @@ and what is reset here before every schedule:
   quota's "user_id populated" flags): a cached mapping would skip the DB
   calls that create it again;
 - nova's executors (the per-node resource-update pool runs one worker, so
-  which worker takes which node is fixed by the submission order).
+  which worker takes which node is fixed by the submission order), and in
+  threading mode the executor factory's lock becomes a ``SeenLock``: nova made
+  it at import, before any exploring, and holds it across a log record (a hook
+  point) while it creates an executor, so a thread blocked on it was a stall.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from typing import TYPE_CHECKING
+
+from auditor.explore import green
+from auditor.explore.locks import SeenLock
 
 if TYPE_CHECKING:
     from scenarios.environment import Environment
@@ -72,6 +79,9 @@ class FreshState:
 
         conf.CONF.set_override("update_resources_max_workers", 1, group="compute")
         thread_pool_factory.reset_all_executors()
+        factory = thread_pool_factory.FACTORY
+        if not (green.monkey_patched() or isinstance(factory._shutdown_lock, SeenLock)):
+            factory._shutdown_lock = SeenLock(threading.Lock())
         report.PLACEMENTCLIENT = None
         objects.Service.clear_min_version_cache()
         context.CELL_CACHE.clear()
