@@ -14,7 +14,9 @@ and what is reset here before every schedule:
   quota's "user_id populated" flags): a cached mapping would skip the DB
   calls that create it again;
 - nova's executors (the per-node resource-update pool runs one worker, so
-  which worker takes which node is fixed by the submission order), and in
+  which worker takes which node is fixed by the submission order; all are told
+  to shut down before nova joins them one by one, so the idle workers' 1 s
+  queue polls overlap instead of adding up), and in
   threading mode the executor factory's lock becomes a ``SeenLock``: nova made
   it at import, before any exploring, and holds it across a log record (a hook
   point) while it creates an executor, so a thread blocked on it was a stall.
@@ -78,6 +80,8 @@ class FreshState:
         from nova.scheduler.client import report
 
         conf.CONF.set_override("update_resources_max_workers", 1, group="compute")
+        for executor in list(thread_pool_factory.FACTORY._all_executors.values()):
+            executor.shutdown(wait=False)    # every idle worker told at once: one poll to wait
         thread_pool_factory.reset_all_executors()
         factory = thread_pool_factory.FACTORY
         if not (green.monkey_patched() or isinstance(factory._shutdown_lock, SeenLock)):
