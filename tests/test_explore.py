@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -82,11 +83,14 @@ def _selfcheck(controller: Controller | None, installation) -> list[str]:
     return order
 
 
-def _controlled(ctl: Controller, installation, *targets) -> Outcome:
-    """Run ``targets`` as threads started and joined by main, under ``ctl``."""
+def _controlled(ctl: Controller, installation, *targets, setup=None) -> Outcome:
+    """Run ``targets`` as threads started and joined by main, under ``ctl`` (``setup`` first,
+    once it controls: locks made then are the ones it sees)."""
     installation.gate(ctl.point)
     ctl.start()
     try:
+        if setup is not None:
+            setup()
         _LOG.debug("main")
         threads = [threading.Thread(target=f) for f in targets]
         for t in threads:
@@ -187,6 +191,150 @@ class TestSelfCheck:
         outcome = _controlled(ctl, installation, long_waiter, poller)
         assert results == [("short", False), ("long", False)]
         assert outcome.stalls == 0
+
+
+class _Overlap:
+    """Counts enrolled threads between hook points at once (the scheduler allows one)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()     # made before the controller starts: not seen
+        self._inside: set[str] = set()
+        self.peak = 0
+
+    def step(self, name: str) -> None:
+        with self._guard:
+            self._inside.add(name)
+            self.peak = max(self.peak, len(self._inside))
+        time.sleep(0.002)                  # room for the OS to run another thread meanwhile
+        with self._guard:
+            self._inside.discard(name)
+
+
+def _mixed(overlap: _Overlap, box: dict):
+    """Threads that hand over through a Condition, an Event, a plain Lock, a timed wait and
+    a join; each step between hook points goes through ``overlap``."""
+    items: list[int] = []
+
+    def producer():
+        for i in range(3):
+            _LOG.debug("produce %d", i)
+            with box["cond"]:
+                items.append(i)
+                box["cond"].notify()
+                overlap.step("producer")
+        box["event"].set()
+        overlap.step("producer")
+
+    def consumer():
+        for _ in range(3):
+            with box["cond"]:
+                while not items:
+                    box["cond"].wait()
+                items.pop(0)
+                overlap.step("consumer")
+            _LOG.debug("consumed")
+
+    def locker():
+        box["event"].wait()
+        overlap.step("locker")
+        with box["lock"]:
+            _LOG.debug("locked")
+            overlap.step("locker")
+        with box["cond"]:
+            box["cond"].wait(timeout=5)     # nobody notifies: the virtual timeout fires
+        overlap.step("locker")
+
+    def joiner():
+        _LOG.debug("joiner")
+        with box["lock"]:
+            _LOG.debug("joiner locked")
+        box["started"].wait()
+        box["done"].join()
+        overlap.step("joiner")
+
+    def setup():
+        box.update(cond=threading.Condition(), event=threading.Event(), lock=threading.Lock(),
+                   started=threading.Event())
+        box["done"] = threading.Thread(target=lambda: _LOG.debug("short"), name="short")
+
+    def starter():
+        _LOG.debug("starter")
+        box["done"].start()
+        box["started"].set()
+
+    return setup, (producer, consumer, locker, joiner, starter)
+
+
+class TestSeenWaits:
+    """Waits are seen, not polled: woken threads wait their turn, plain locks are seen, the
+    bound lets loose only a thread the process does no work for, and it is all repeatable."""
+
+    def test_never_two_threads_at_once_and_never_a_stall(self, installation):
+        """Whatever wakes a thread (notify, set, a released lock, a fired timeout, an ended
+        thread), it runs only when picked: no two threads ever run between hook points."""
+        for index in range(6):
+            overlap, box = _Overlap(), {}
+            setup, targets = _mixed(overlap, box)
+            ctl = Controller(ScheduleId(7, index).strategy(), bound_s=30)
+            outcome = _controlled(ctl, installation, *targets, setup=setup)
+            assert overlap.peak == 1, index
+            assert outcome.stalls == 0 and outcome.fraction == 1.0, (index, outcome)
+
+    def test_same_schedule_same_decisions(self, installation):
+        """Each schedule id gives the same decision list run after run."""
+        def digests():
+            found = []
+            for index in range(6):
+                setup, targets = _mixed(_Overlap(), {})
+                ctl = Controller(ScheduleId(3, index).strategy(), bound_s=30)
+                found.append(_controlled(ctl, installation, *targets, setup=setup).digest)
+            return found
+
+        first = digests()
+        assert digests() == first and len(set(first)) > 1
+
+    def test_a_lock_held_by_a_parked_thread_is_a_seen_wait(self, installation):
+        """A thread blocked on a plain lock whose holder is parked lets another run at once:
+        with a short bound, an unseen wait would be let loose (a stall)."""
+        box: dict = {}
+
+        def holder():
+            with box["lock"]:
+                _LOG.debug("holding")
+                _LOG.debug("still holding")
+
+        def taker():
+            _LOG.debug("taking")
+            with box["lock"]:
+                _LOG.debug("took")
+
+        for index in range(6):
+            ctl = Controller(ScheduleId(7, index).strategy(), bound_s=0.3)
+            outcome = _controlled(ctl, installation, holder, taker,
+                                  setup=lambda: box.update(lock=threading.Lock()))
+            assert outcome.stalls == 0 and outcome.fraction == 1.0, (index, outcome)
+
+    def test_only_a_thread_nobody_works_for_is_let_loose(self, installation):
+        """Past the bound, a thread that computes is waited for; one that sleeps (a wait the
+        scheduler cannot see, while nothing else runs) is let loose and counted."""
+        def spinner():
+            _LOG.debug("spin")
+            end = time.thread_time() + 0.6
+            while time.thread_time() < end:
+                pass
+            _LOG.debug("spun")
+
+        def sleeper():
+            _LOG.debug("sleep")
+            time.sleep(0.8)
+            _LOG.debug("slept")
+
+        busy = _controlled(Controller(ScheduleId(7, 0).strategy(), bound_s=0.2), installation,
+                           spinner, lambda: _LOG.debug("other"))
+        idle = _controlled(Controller(ScheduleId(7, 0).strategy(), bound_s=0.2), installation,
+                           sleeper, lambda: _LOG.debug("other"))
+        assert busy.stalls == 0
+        assert idle.stalls == 1
 
 
 def _finding(key: str) -> Finding:

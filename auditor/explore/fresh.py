@@ -9,16 +9,28 @@ and what is reset here before every schedule:
   schedule of the process, and copied back before every schedule (SQLite's
   backup API, so open pooled connections see the restored pages);
 - nova's process-wide placement client and its ``ProviderTree`` cache
-  (``report.PLACEMENTCLIENT``), the service-version and cell caches;
+  (``report.PLACEMENTCLIENT``), the service-version and cell caches, and the
+  caches of rows the restore removes (EC2/S3 id mappings, availability zones,
+  quota's "user_id populated" flags): a cached mapping would skip the DB
+  calls that create it again;
 - nova's executors (the per-node resource-update pool runs one worker, so
-  which worker takes which node is fixed by the submission order).
+  which worker takes which node is fixed by the submission order; all are told
+  to shut down before nova joins them one by one, so the idle workers' 1 s
+  queue polls overlap instead of adding up), and in
+  threading mode the executor factory's lock becomes a ``SeenLock``: nova made
+  it at import, before any exploring, and holds it across a log record (a hook
+  point) while it creates an executor, so a thread blocked on it was a stall.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from typing import TYPE_CHECKING
+
+from auditor.explore import green
+from auditor.explore.locks import SeenLock
 
 if TYPE_CHECKING:
     from scenarios.environment import Environment
@@ -63,11 +75,20 @@ class FreshState:
 
     @staticmethod
     def _reset_nova() -> None:
-        from nova import conf, context, objects, thread_pool_factory
+        from nova import availability_zones, conf, context, objects, quota, thread_pool_factory
+        from nova.objects import ec2
         from nova.scheduler.client import report
 
         conf.CONF.set_override("update_resources_max_workers", 1, group="compute")
+        for executor in list(thread_pool_factory.FACTORY._all_executors.values()):
+            executor.shutdown(wait=False)    # every idle worker told at once: one poll to wait
         thread_pool_factory.reset_all_executors()
+        factory = thread_pool_factory.FACTORY
+        if not (green.monkey_patched() or isinstance(factory._shutdown_lock, SeenLock)):
+            factory._shutdown_lock = SeenLock(threading.Lock())
         report.PLACEMENTCLIENT = None
         objects.Service.clear_min_version_cache()
         context.CELL_CACHE.clear()
+        ec2._CACHE = availability_zones.MC = None
+        quota.UID_QFD_POPULATED_CACHE_BY_PROJECT.clear()
+        quota.UID_QFD_POPULATED_CACHE_ALL = False

@@ -1,5 +1,6 @@
-"""What exploration keeps: per fingerprint the first schedule and how many found it; decision
-lists only of schedules that found something new (memory stays bounded over many schedules)."""
+"""What exploration keeps: per fingerprint the first schedule and how many found it; per
+schedule its decision digest and counts; decision lists only of schedules that found something
+new (memory stays bounded over many schedules)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Tally:
         self.decisions = 0
         self.controlled = 0
         self.stalls = 0
-        self.digests: set[str] = set()
+        self.digests: dict[str, dict] = {}  # schedule id -> its digest, decisions, control
         self.kept: dict[str, Outcome] = {}   # schedule id -> its record (finders only)
         self._first: dict[str, _First] = {}
 
@@ -40,7 +41,8 @@ class Tally:
         self.decisions += len(outcome.decisions)
         self.controlled += outcome.controlled
         self.stalls += outcome.stalls
-        self.digests.add(outcome.digest)
+        self.digests[str(sid)] = {"digest": outcome.digest, "decisions": len(outcome.decisions),
+                                  "controlled": round(outcome.fraction, 4)}
         new = []
         for fp, finding in {f.fingerprint: f for f in findings}.items():
             first = self._first.get(fp)
@@ -77,7 +79,8 @@ class Tally:
         """The run's ``explore`` section."""
         return {"schedules": self.schedules, "decisions": self.decisions,
                 "controlled": round(self.fraction, 4), "stalls": self.stalls,
-                "distinct_decision_lists": len(self.digests),
+                "distinct_decision_lists": len({d["digest"] for d in self.digests.values()}),
+                "per_schedule": self.digests,
                 "finders": {sid: {"decisions": len(o.decisions), "digest": o.digest,
                                   "controlled": round(o.fraction, 4)}
                             for sid, o in self.kept.items()}}
