@@ -8,8 +8,10 @@ import re
 import subprocess
 import sys
 
+import jsonschema
 import pytest
 
+from auditor.report import schema
 from auditor.report.model import failing
 
 
@@ -128,11 +130,13 @@ class TestNoSecretInArtefacts:
         assert leaked == set()
 
 
-@pytest.mark.full   # four child processes, ~4 min: over this issue's CI budget
 class TestExploreDeterminism:
     def test_same_seed_same_findings_in_both_modes(self, tmp_path):
         """Two explorations from one seed give the same findings (fingerprints, counts,
-        first schedules) in each concurrency mode, and every finding names its schedule."""
+        first schedules) and the same interleavings (per-schedule digests) in each
+        concurrency mode; every finding names its schedule; the report is schema-valid."""
+        validator = jsonschema.Draft202012Validator(schema.load(schema.REPORT))
+
         def explore(name):
             path = tmp_path / name
             proc = auditor("run", "concurrent-claims", "--mode", "both", "--nodes", "2",
@@ -140,6 +144,7 @@ class TestExploreDeterminism:
                            "--fail-on", "never", "--report", str(path), timeout=1200)
             assert proc.returncode == 0, proc.stderr[-2000:]
             report = json.loads(path.read_text())
+            assert [e.message for e in validator.iter_errors(report)] == []
             findings = sorted((f["fingerprint"], f["count"], f["schedule"]["id"])
                               for f in report["findings"])
             runs = {r["id"]: r["explore"] for r in report["runs"]}
@@ -148,5 +153,7 @@ class TestExploreDeterminism:
         first, second = explore("a.json"), explore("b.json")
         assert first[0] == second[0] and first[0]
         assert set(first[1]) == set(second[1]) and len(first[1]) == 2
-        for summary in first[1].values():
+        for run, summary in first[1].items():
             assert summary["schedules"] == 2 and summary["distinct_decision_lists"] == 2
+            assert summary["controlled"] > 0.95
+            assert summary["per_schedule"] == second[1][run]["per_schedule"], run
