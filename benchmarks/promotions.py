@@ -18,26 +18,24 @@ import json
 import sys
 import tempfile
 
-from benchmarks.common import Workload, emit, say, summary
+from benchmarks.common import FullCollections, Workload, emit, say, summary
 
 
-class _Counter:
-    """Objects moved into generation 2 by generation-1 collections, and full collections."""
+class _Counter(FullCollections):
+    """Also objects moved into generation 2 by generation-1 collections."""
 
     def __init__(self):
-        self.on = False
-        self.promoted = self.full = self._before = 0
+        super().__init__()
+        self.promoted = self._before = 0
 
     def __call__(self, phase: str, info: dict) -> None:
-        if not self.on:
+        super().__call__(phase, info)
+        if not self.on or info["generation"] != 1:
             return
-        if info["generation"] == 1:
-            if phase == "start":
-                self._before = len(gc.get_objects(2))
-            else:
-                self.promoted += len(gc.get_objects(2)) - self._before
-        elif info["generation"] == 2 and phase == "stop":
-            self.full += 1
+        if phase == "start":
+            self._before = len(gc.get_objects(2))
+        else:
+            self.promoted += len(gc.get_objects(2)) - self._before
 
 
 def main(params: dict) -> dict:
@@ -62,15 +60,15 @@ def main(params: dict) -> dict:
             try:
                 work.serial_pass()
                 gc.collect()
-                counter.promoted = counter.full = 0
+                counter.promoted = counter.count = 0
                 counter.on = True
                 work.serial_pass()
             finally:
                 counter.on = False
                 runner.stop()
-            rows[name].append({"promoted": counter.promoted, "full": counter.full})
+            rows[name].append({"promoted": counter.promoted, "full": counter.count})
             say(f"rep {rep} {name:<20} promoted {counter.promoted:>7}  full collections "
-                f"{counter.full}")
+                f"{counter.count}")
     gc.callbacks.remove(counter)
     return {"nodes": work.nodes, "heap": len(gc.get_objects()), "rows": rows,
             "promoted": {name: summary(r["promoted"] for r in rs) for name, rs in rows.items()}}
