@@ -306,7 +306,10 @@ class Controller:
 
     def wake(self, on: Any, n: int) -> None:
         """Up to ``n`` enrolled threads blocked on ``on`` (not a Condition), first blocked
-        first, are now runnable."""
+        first, are now runnable. A release or send nobody enrolled waits for costs one
+        set lookup, without the lock."""
+        if not (self.active and on in self.blocked_on):
+            return
         with self._lock:
             blocked = sorted((m for m in self._members.values()
                               if m.state == _BLOCKED and m.on is on), key=lambda m: m.blocked)

@@ -66,8 +66,7 @@ def _event(controller: Any, cls: type) -> list[tuple[Any, str, Any]]:
         return wait(ev, timeout)
 
     def send_(ev, *args, **kwargs):
-        if controller.active and ev in controller.blocked_on:
-            controller.wake(ev, sys.maxsize)
+        controller.wake(ev, sys.maxsize)
         return send(ev, *args, **kwargs)
 
     return [(cls, "wait", wait_), (cls, "send", send_)]
@@ -113,8 +112,7 @@ def _semaphores(controller: Any, semaphore: type, lock: type) -> list[tuple[Any,
     def releasing(release):
         def release_(sem, *args, **kwargs):
             result = release(sem, *args, **kwargs)
-            if controller.active and sem in controller.blocked_on:
-                controller.wake(sem, 1)
+            controller.wake(sem, 1)
             return result
         return release_
 

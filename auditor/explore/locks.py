@@ -16,7 +16,7 @@ from typing import Any
 
 __all__ = ["SeenLock", "SeenRLock", "active"]
 
-#: The running controller (duck-typed: ``_block``, ``_turn_after_wait``, ``blocked_on``,
+#: The running controller (duck-typed: ``running``, ``_block``, ``_turn_after_wait``,
 #: ``wake``), or None.
 active: Any = None
 
@@ -52,7 +52,7 @@ class SeenLock:
     def release(self) -> None:
         self._inner.release()
         controller = active
-        if controller is not None and self in controller.blocked_on:
+        if controller is not None:
             controller.wake(self, 1)
 
     def __exit__(self, *exc: Any) -> None:
