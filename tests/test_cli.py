@@ -41,6 +41,10 @@ class TestBadInput:
         (("run", "--explore", "some"), "expected a whole number"),
         (("run", "concurrent-claims", "--explore", "2", "--schedule", "11:1"),
          "does not go with --explore"),
+        (("run", "concurrent-claims", "--jobs", "2"), "give --explore N too"),
+        (("run", "--explore", "2", "--jobs", "0"), "at least 1"),
+        (("run", "concurrent-claims", "--explore", "2", "--jobs", "2", "--db", "postgresql"),
+         "needs the embedded backends"),
         (("run", "concurrent-claims", "--schedule", "eleven"), "is not SEED:INDEX"),
         (("run", "concurrent-claims", "--schedule", "11:1", "--seed", "12"),
          "explored from seed 11"),
@@ -132,15 +136,16 @@ class TestNoSecretInArtefacts:
 
 class TestExploreDeterminism:
     def test_same_seed_same_findings_in_both_modes(self, tmp_path):
-        """Two explorations from one seed give the same findings (fingerprints, counts,
-        first schedules) and the same interleavings (per-schedule digests) in each
-        concurrency mode; every finding names its schedule; the report is schema-valid."""
+        """Two explorations from one seed, one in one process and one split over two
+        (``--jobs``), give the same findings (fingerprints, counts, first schedules) and the
+        same interleavings (per-schedule digests) in each concurrency mode; every finding
+        names its schedule; the report is schema-valid."""
         validator = jsonschema.Draft202012Validator(schema.load(schema.REPORT))
 
-        def explore(name):
+        def explore(name, jobs):
             path = tmp_path / name
             proc = auditor("run", "concurrent-claims", "--mode", "both", "--nodes", "2",
-                           "--workers", "2", "--seed", "11", "--explore", "2",
+                           "--workers", "2", "--seed", "11", "--explore", "2", "--jobs", jobs,
                            "--fail-on", "never", "--report", str(path), timeout=1200)
             assert proc.returncode == 0, proc.stderr[-2000:]
             report = json.loads(path.read_text())
@@ -150,7 +155,7 @@ class TestExploreDeterminism:
             runs = {r["id"]: r["explore"] for r in report["runs"]}
             return findings, runs
 
-        first, second = explore("a.json"), explore("b.json")
+        first, second = explore("a.json", "1"), explore("b.json", "2")
         assert first[0] == second[0] and first[0]
         assert set(first[1]) == set(second[1]) and len(first[1]) == 2
         for run, summary in first[1].items():

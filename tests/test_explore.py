@@ -11,10 +11,13 @@ import pytest
 
 from auditor import hooks
 from auditor.explore import PCT, Controller, RandomWalk, ScheduleError, ScheduleId
+from auditor.explore import parts
 from auditor.explore.controller import Outcome
+from auditor.explore.runs import annotate
 from auditor.explore.tally import Tally
 from auditor.findings import Finding, Rule, Severity
 from auditor.events import Site
+from auditor.report import model
 
 #: The self-check's bug: three threads of two steps each, in exactly this order.
 ROUND_ROBIN = ["a1", "b1", "c1", "a2", "b2", "c2"]
@@ -363,3 +366,36 @@ class TestTally:
             tally.add(ScheduleId(1, index), out, [_finding("same")])
         assert list(tally.kept) == ["1:0"]
         assert tally.schedules == 1000 and tally.summary()["controlled"] == 1.0
+
+
+class TestParts:
+    """``--jobs``: schedules split over processes merge into what one process reports."""
+
+    FOUND = {0: ["x"], 1: ["y"], 2: ["x", "y"], 3: ["z"], 4: ["x"]}
+
+    def _report(self, indices) -> dict:
+        tally = Tally()
+        for index in indices:
+            out = Outcome(("pct", "random")[index % 2], (0, 1) * (index + 1), index + 1, 0, 2,
+                          f"d{index}")
+            tally.add(ScheduleId(7, index), out, [_finding(k) for k in self.FOUND[index]])
+        runs = [{"id": "cc[explore=5]", "outcome": "passed", "duration_s": float(len(indices)),
+                 "errors": [], "explore": tally.summary()}]
+        findings = [{**model.finding_record(f), "runs": ["cc[explore=5]"]}
+                    for f in tally.findings()]
+        return annotate(model.build_report(findings=findings, runs=runs, coverage={}, target={},
+                                           events={}, tool_version="t"), [tally])
+
+    def test_parts_merge_into_the_one_process_report(self):
+        """Two parts (indices 0, 2, 4 and 1, 3) merge into the report of all five in order:
+        each finding keeps its lowest first schedule and sums its schedules; the explore
+        section sums decisions and control; merging a part again adds nothing."""
+        whole = self._report(range(5))
+        split = [self._report(parts.indices(5, 2, part)) for part in (1, 0)]
+        assert [list(parts.indices(5, 2, part)) for part in (0, 1)] \
+            == [[0, 2, 4], [1, 3]]
+        merged = model.merge_reports(split)
+        assert merged == whole
+        assert {f["schedule"]["id"]: f["count"] for f in merged["findings"]} == {
+            "7:0": 3, "7:1": 2, "7:3": 1}
+        assert model.merge_reports([merged, split[0]]) == whole

@@ -69,9 +69,9 @@ def test_exploration_finds_the_wrong_state_and_its_id_replays_it(env, unlocked_u
             break
     assert found, f"no wrong state in {LIMIT} schedules"
     sid = f"1:{index}"
-    digest = entry["explore"]["finders"][sid]["digest"]
+    digest = entry["explore"]["per_schedule"][sid]["digest"]
     assert entry["explore"]["controlled"] == 1.0
     for _ in range(REPLAYS):
         again, replay = _explore(env, [index])
         assert set(replay.first_schedules()) == set(found), (sid, again["explore"])
-        assert again["explore"]["finders"][sid]["digest"] == digest, (sid, again["explore"])
+        assert again["explore"]["per_schedule"][sid]["digest"] == digest, (sid, again["explore"])

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run N schedules under the controlled scheduler (workload from --seed)")
     run.add_argument("--schedule", metavar="ID",
                      help="replay one explored schedule exactly (ID as printed, SEED:INDEX)")
+    run.add_argument("--jobs", type=_positive, metavar="J",
+                     help="run --explore's schedules in J processes at once, the same results "
+                          "(default: the CPU count, at most N; embedded backends only)")
     _output(run, "the report", "--report")
     run.add_argument("--format", choices=RUN_FORMATS,
                      help="report format (default: from the output's extension, else json)")

@@ -52,6 +52,8 @@ class RunOptions:
     spans: str | None = None             # write the timeline's spans to this file
     explore: int | None = None           # run this many schedules under the controlled scheduler
     schedule: str | None = None          # replay this one schedule id (SEED:INDEX)
+    jobs: int = 1                        # processes the explored schedules are split over
+    part: int = 0                        # which of them this child is (explore.parts)
 
     def save(self, path: str) -> None:
         """Write these options to a new file ``path``, readable by this user only."""
@@ -177,13 +179,15 @@ class _interruptible:
 
 def _explore(sc, env, session, opts: RunOptions, progress):
     """One scenario under the controlled scheduler (``auditor.explore``)."""
+    from auditor.explore import parts
     from auditor.explore.runs import explore_scenario
     from auditor.explore.schedule import ScheduleId
 
     if opts.schedule:
         label, indices = f"schedule={opts.schedule}", [ScheduleId.parse(opts.schedule).index]
     else:
-        label, indices = f"explore={opts.explore}", range(opts.explore or 0)
+        label = f"explore={opts.explore}"
+        indices = parts.indices(opts.explore or 0, opts.jobs, opts.part)
     _, tally = explore_scenario(
         sc, env, session, run_id=f"{sc.name}[{opts.mode},seed={opts.seed},{label}]",
         seed=opts.seed, indices=indices, nodes=opts.nodes, workers=opts.workers,
@@ -218,6 +222,7 @@ def options(args, conf) -> RunOptions:
         raise UsageError(f"scenario {elsewhere[0]!r} does not run on --ironic {args.ironic} "
                          f"(see 'auditor list')")
     scenarios = conf["scenarios"] or [s for s in known if args.ironic in REGISTRY[s].ironic]
+    jobs = _jobs(args)
     try:
         check(args.ironic, args.db)     # backends usable before any work
     except BackendError as e:
@@ -226,7 +231,7 @@ def options(args, conf) -> RunOptions:
     return RunOptions(tuple(scenarios), conf["mode"], seed, conf["nodes"],
                       conf["workers"], args.workdir, tuple(args.config_file),
                       tuple(conf["categories"]), not args.no_audit, args.ironic, args.db,
-                      explore=args.explore, schedule=args.schedule)
+                      explore=args.explore, schedule=args.schedule, jobs=jobs)
 
 
 def _quiet_start(mode: str) -> str:
@@ -282,6 +287,22 @@ def _check_workdir(path: str) -> None:
         raise UsageError(f"--workdir {path!r} cannot be created in {parent!r}")
 
 
+def _jobs(args) -> int:
+    """How many processes ``--explore``'s schedules are split over (``--jobs``, checked)."""
+    if args.explore is None:
+        if args.jobs is not None:
+            raise UsageError("--jobs splits the schedules of --explore over processes; "
+                             "give --explore N too")
+        return 1
+    embedded = args.db == "sqlite" and args.ironic == "sim"
+    if args.jobs is None:   # each process restores only its own SQLite files
+        return min(os.cpu_count() or 1, args.explore) if embedded else 1
+    if args.jobs > 1 and not embedded:
+        raise UsageError("--jobs above 1 needs the embedded backends (--db sqlite, --ironic "
+                         "sim): each process restores its own SQLite files between schedules")
+    return min(args.jobs, args.explore)
+
+
 def _explore_options(args, scenarios, seed: int) -> int:
     """Check ``--explore``/``--schedule`` against the rest; returns the seed to use."""
     from auditor.explore.schedule import ScheduleError, ScheduleId
@@ -314,7 +335,8 @@ def child(opts: RunOptions, report_path: str) -> int:
     started = _quiet_start(opts.mode)
     logging.captureWarnings(True)   # later warnings go to the log, not over the progress bars
     try:
-        with Progress(opts.mode) as progress:
+        label = opts.mode if opts.jobs == 1 else f"{opts.mode} {opts.part + 1}/{opts.jobs}"
+        with Progress(label) as progress:
             report = run_here(opts, progress=progress.update)
     except BackendError as e:  # a server that did not start: one line, exit 2
         raise UsageError(str(e)) from None
@@ -346,21 +368,36 @@ def _terminated(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _run_child(cmd: list[str], redactor, env: dict[str, str] | None = None) -> int:
-    """Run one child, its stdout and stderr copied redacted to our stderr; kill it if we stop."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+def _run_children(cmds: list[list[str]], redactor,
+                  env: dict[str, str] | None = None) -> list[int]:
+    """Run the children at once, their stdout and stderr copied redacted to our stderr (a
+    line at a time); Ctrl-C is passed on to each, and any still running when we stop is
+    killed. Returns their exit statuses."""
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                              preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+             for cmd in cmds]
+    copiers = [threading.Thread(target=redactor.lines, args=(proc.stdout, sys.stderr),
+                                name="child-output", daemon=True) for proc in procs]
     try:
-        while True:
-            try:
-                redactor.lines(proc.stdout, sys.stderr)
-                return proc.wait()
-            except KeyboardInterrupt:  # the child has it too: let it write its partial report
-                proc.send_signal(signal.SIGINT)
+        for copier in copiers:
+            copier.start()
+        for proc in procs:
+            while True:
+                try:
+                    proc.wait()
+                    break
+                except KeyboardInterrupt:  # they have it too: let them write partial reports
+                    for other in procs:
+                        if other.poll() is None:
+                            other.send_signal(signal.SIGINT)
+        for copier in copiers:
+            copier.join()
+        return [proc.returncode for proc in procs]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _child_env(opts: RunOptions) -> dict[str, str] | None:
@@ -388,7 +425,7 @@ def run(args) -> int:
     try:
         code, clean = _run_modes(dataclasses.replace(opts, workdir=base), args, conf, fmt,
                                  redactor)
-    except SystemExit:  # SIGTERM: the child is killed by _run_child's finally
+    except SystemExit:  # SIGTERM: the children are killed by _run_children's finally
         print(f"auditor: terminated; work directory kept: {base}", file=sys.stderr)
         raise
     finally:
@@ -412,27 +449,32 @@ def _run_modes(opts: RunOptions, args, conf, fmt: str | None, redactor) -> tuple
     with tempfile.TemporaryDirectory(prefix="auditor-run-") as tmp:
         modes = MODES if opts.mode == "both" else (opts.mode,)
         for mode in modes:
-            out = os.path.join(tmp, f"{mode}.json")
-            one = dataclasses.replace(opts, mode=mode, spans=os.path.join(
-                tmp, f"{mode}.spans.jsonl") if record else None)
-            given = os.path.join(tmp, f"{mode}.options.json")
-            one.save(given)
-            cmd = [sys.executable, "-m", "auditor.cli", "run", "--child", given,
-                   "--output", out]
             started = time.monotonic()
-            code = _run_child(cmd, redactor, env=_child_env(opts))
-            if code == 2:  # the child said why in one line (a backend did not start)
+            ones = [dataclasses.replace(opts, mode=mode, part=part, spans=os.path.join(
+                tmp, f"{mode}.{part}.spans.jsonl") if record else None)
+                for part in range(opts.jobs)]
+            cmds = []
+            for one in ones:
+                given = os.path.join(tmp, f"{mode}.{one.part}.options.json")
+                one.save(given)
+                cmds.append([sys.executable, "-m", "auditor.cli", "run", "--child", given,
+                             "--output", os.path.join(tmp, f"{mode}.{one.part}.json")])
+            codes = _run_children(cmds, redactor, env=_child_env(opts))
+            if 2 in codes:  # the child said why in one line (a backend did not start)
                 return 2, False
-            interrupted = code == 130
-            if code not in (0, 130) or not os.path.exists(out):
-                print(f"auditor: the {mode} run failed (exit {code}); see the output above",
-                      file=sys.stderr)
+            interrupted = 130 in codes
+            failed = [(code, cmd[-1]) for code, cmd in zip(codes, cmds)
+                      if code not in (0, 130) or not os.path.exists(cmd[-1])]
+            if failed:
+                print(f"auditor: the {mode} run failed (exit {failed[0][0]}); see the output "
+                      f"above", file=sys.stderr)
                 return (130 if interrupted else 1), False
             print(f"[{mode}] done in {time.monotonic() - started:.1f}s", file=sys.stderr)
-            with open(out) as f:
-                reports.append(json.load(f))
-            if one.spans:
-                traces.append(read_trace(one.spans))
+            for one, cmd in zip(ones, cmds):
+                with open(cmd[-1]) as f:
+                    reports.append(json.load(f))
+                if one.spans:
+                    traces.append(read_trace(one.spans))
             if interrupted:
                 break
     report = judge.apply_known(redactor.report(

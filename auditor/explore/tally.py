@@ -78,9 +78,7 @@ class Tally:
     def summary(self) -> dict:
         """The run's ``explore`` section."""
         return {"schedules": self.schedules, "decisions": self.decisions,
-                "controlled": round(self.fraction, 4), "stalls": self.stalls,
+                "controlled": round(self.fraction, 4), "controlled_decisions": self.controlled,
+                "stalls": self.stalls,
                 "distinct_decision_lists": len({d["digest"] for d in self.digests.values()}),
-                "per_schedule": self.digests,
-                "finders": {sid: {"decisions": len(o.decisions), "digest": o.digest,
-                                  "controlled": round(o.fraction, 4)}
-                            for sid, o in self.kept.items()}}
+                "per_schedule": self.digests}

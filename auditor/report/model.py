@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from auditor.explore import parts
 from auditor.findings import Finding, Severity, at_or_above, severity_order
 from auditor.nova.runtime import MODES
 from auditor.report.gate import counts
@@ -181,7 +182,8 @@ def _distinct(reports: list[dict]) -> Iterable[dict]:
     known by its content."""
     seen: set[str] = set()
     for report in reports:
-        keys = [_identity(r) for r in report["runs"]] or [_identity(report)]
+        keys = [k for r in report["runs"] for k in parts.schedule_keys(r) or [_identity(r)]] \
+            or [_identity(report)]
         if all(k in seen for k in keys):
             continue
         seen.update(keys)
@@ -206,14 +208,20 @@ def merge_reports(reports: list[dict]) -> dict:
         for run in report["runs"]:
             have = runs.get(run["id"])
             if have is None:
-                runs[run["id"]] = dict(run)
-            elif _OUTCOME_RANK.get(run.get("outcome"), 0) > _OUTCOME_RANK.get(
+                runs[run["id"]] = json.loads(json.dumps(run))
+                continue
+            if "explore" in have and "explore" in run:   # parts of one exploration
+                parts.merge_run(have, run)
+            if _OUTCOME_RANK.get(run.get("outcome"), 0) > _OUTCOME_RANK.get(
                     have.get("outcome"), 0):
                 have["outcome"] = run["outcome"]
         for f in report["findings"]:
             have = findings.get(f["fingerprint"])
             if have is None:
                 findings[f["fingerprint"]] = json.loads(json.dumps(f))
+                continue
+            if "schedule" in have and "schedule" in f:
+                parts.merge_finding(have, f)
                 continue
             have["count"] += f["count"]
             have["runs"] += [r for r in f["runs"] if r not in have["runs"]]
