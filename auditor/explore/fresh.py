@@ -15,8 +15,9 @@ and what is reset here before every schedule:
   calls that create it again;
 - nova's executors (the per-node resource-update pool runs one worker, so
   which worker takes which node is fixed by the submission order; all are told
-  to shut down before nova joins them one by one, so the idle workers' 1 s
-  queue polls overlap instead of adding up), and in
+  to shut down, and each idle futurist worker is handed a work item that does
+  nothing, so it sees the shutdown at once instead of at its next 1 s queue
+  poll, before nova joins them), and in
   threading mode the executor factory's lock becomes a ``SeenLock``: nova made
   it at import, before any exploring, and holds it across a log record (a hook
   point) while it creates an executor, so a thread blocked on it was a stall.
@@ -38,6 +39,14 @@ if TYPE_CHECKING:
 __all__ = ["FreshState"]
 
 ROLES = ("nova", "nova_api", "placement")
+
+
+class _Wake:
+    """A work item that does nothing: the idle worker that takes it sees it must stop."""
+
+    @staticmethod
+    def run() -> None:
+        pass
 
 
 class FreshState:
@@ -81,7 +90,9 @@ class FreshState:
 
         conf.CONF.set_override("update_resources_max_workers", 1, group="compute")
         for executor in list(thread_pool_factory.FACTORY._all_executors.values()):
-            executor.shutdown(wait=False)    # every idle worker told at once: one poll to wait
+            executor.shutdown(wait=False)
+            for _ in getattr(executor, "_workers", ()):   # futurist's thread pool
+                executor._work_queue.put(_Wake)
         thread_pool_factory.reset_all_executors()
         factory = thread_pool_factory.FACTORY
         if not (green.monkey_patched() or isinstance(factory._shutdown_lock, SeenLock)):
