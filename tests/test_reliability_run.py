@@ -447,6 +447,34 @@ class TestChildLifecycle:
         shown = auditor("report", str(out), "--fail-on", "never")   # valid auditor.report/1
         assert shown.returncode == 0 and "interrupted" in shown.stdout, shown.stderr
 
+    def test_ctrl_c_ends_an_exploration_with_its_completed_schedules(self, tmp_path):
+        """SIGINT while two processes explore: each completes the schedule it is running and
+        starts no other; exit 130 and one interrupted run holding the completed schedules."""
+        out = tmp_path / "explored.json"
+        parent = subprocess.Popen(
+            [sys.executable, "-m", "auditor.cli", "run", "concurrent-claims", "--mode",
+             "threading", "--nodes", "2", "--workers", "2", "--explore", "40", "--jobs", "2",
+             "--fail-on", "never", "--report", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env={**os.environ, "TMPDIR": str(tmp_path)})
+        try:
+            for line in parent.stderr:   # a part has completed a schedule
+                if "schedules 1/20" in line:
+                    break
+            os.killpg(parent.pid, signal.SIGINT)
+            _, err = parent.communicate(timeout=300)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.communicate()
+        assert parent.returncode == 130, err[-3000:]
+        [run] = json.loads(out.read_text())["runs"]
+        assert run["outcome"] == "interrupted", run["errors"]
+        assert 1 <= run["explore"]["schedules"] < 40
+        assert len(run["explore"]["per_schedule"]) == run["explore"]["schedules"]
+        assert run["errors"] == ["interrupted (SIGINT): explore.schedules says how many "
+                                 "schedules completed before it"]
+
 
 # -- work directories and the seed ---------------------------------------------------------------
 

@@ -106,7 +106,7 @@ def run_here(opts: RunOptions,
         from scenarios.framework import REGISTRY, run_scenario
         from scenarios.environment import Environment
 
-        with _interruptible() as stopped:
+        with _interruptible(raising=not (opts.explore or opts.schedule)) as stopped:
             pending, begun, started = list(opts.scenarios), False, time.monotonic()
             try:
                 env = Environment.get(opts.workdir, opts.config_files,
@@ -116,8 +116,11 @@ def run_here(opts: RunOptions,
                 while pending:
                     name = pending[0]
                     if opts.explore or opts.schedule:
-                        tallies.append(_explore(REGISTRY[name], env, session, opts, progress))
+                        tallies.append(_explore(REGISTRY[name], env, session, opts, progress,
+                                                stopped))
                         pending.pop(0)
+                        if stopped.is_set():   # the exploration says how far it got
+                            break
                         continue
                     session.begin_run(f"{name}[{opts.mode},seed={opts.seed}]")
                     begun, started = True, time.monotonic()
@@ -157,8 +160,12 @@ def run_here(opts: RunOptions,
 
 
 class _interruptible:
-    """In the main thread: the first SIGINT sets the yielded event and interrupts the
-    scenario; later ones are ignored, so the partial report is written."""
+    """In the main thread: the first SIGINT sets the yielded event and (if ``raising``)
+    interrupts the scenario; later ones are ignored, so the partial report is written.
+    An exploration is not interrupted: it starts no new schedule once the event is set."""
+
+    def __init__(self, raising: bool = True):
+        self.raising = raising
 
     def __enter__(self) -> threading.Event:
         self.stopped = threading.Event()
@@ -170,15 +177,17 @@ class _interruptible:
     def _on_sigint(self, signum, frame) -> None:
         if not self.stopped.is_set():
             self.stopped.set()
-            raise KeyboardInterrupt
+            if self.raising:
+                raise KeyboardInterrupt
 
     def __exit__(self, *exc) -> None:
         if self.old is not None:  # once interrupted, stay deaf while the report is written
             signal.signal(signal.SIGINT, signal.SIG_IGN if self.stopped.is_set() else self.old)
 
 
-def _explore(sc, env, session, opts: RunOptions, progress):
-    """One scenario under the controlled scheduler (``auditor.explore``)."""
+def _explore(sc, env, session, opts: RunOptions, progress, stopped: threading.Event):
+    """One scenario under the controlled scheduler (``auditor.explore``); after Ctrl-C
+    (``stopped``) it ends once the running schedule completes, as ``interrupted``."""
     from auditor.explore import parts
     from auditor.explore.runs import explore_scenario
     from auditor.explore.schedule import ScheduleId
@@ -188,11 +197,15 @@ def _explore(sc, env, session, opts: RunOptions, progress):
     else:
         label = f"explore={opts.explore}"
         indices = parts.indices(opts.explore or 0, opts.jobs, opts.part)
-    _, tally = explore_scenario(
+    entry, tally = explore_scenario(
         sc, env, session, run_id=f"{sc.name}[{opts.mode},seed={opts.seed},{label}]",
         seed=opts.seed, indices=indices, nodes=opts.nodes, workers=opts.workers,
         progress=(lambda label, done, total, _n=sc.name: progress(_n, label, done, total))
-        if progress else None)
+        if progress else None, stopped=stopped.is_set)
+    if tally.schedules < len(indices):   # Ctrl-C
+        entry["outcome"] = INTERRUPTED
+        entry["errors"].insert(0, "interrupted (SIGINT): explore.schedules says how many "
+                                  "schedules completed before it")
     return tally
 
 

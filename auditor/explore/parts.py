@@ -50,7 +50,7 @@ def merge_run(have: dict[str, Any], run: dict[str, Any]) -> None:
     if "setup_s" in a or "setup_s" in b:
         have["explore"]["setup_s"] = round(a.get("setup_s", 0.0) + b.get("setup_s", 0.0), 3)
     have["duration_s"] = round(have["duration_s"] + run["duration_s"], 3)
-    have["errors"] = (have["errors"] + run["errors"])[:10]
+    have["errors"] = (have["errors"] + [e for e in run["errors"] if e not in have["errors"]])[:10]
 
 
 def merge_finding(have: dict[str, Any], finding: dict[str, Any]) -> None:

@@ -24,11 +24,13 @@ NOTHING_CONTROLLED = ("the scheduler controlled none of {decisions} decisions: n
 def explore_scenario(sc, env, session: "AuditSession", *, run_id: str, seed: int,
                      indices: Iterable[int], nodes: int | None = None,
                      workers: int | None = None, bound_s: float = 2.0,
-                     progress: Callable[[str, int, int], None] | None = None) -> tuple[dict, Tally]:
+                     progress: Callable[[str, int, int], None] | None = None,
+                     stopped: Callable[[], bool] = lambda: False) -> tuple[dict, Tally]:
     """Run ``sc`` once per schedule index; returns the run entry and the tally.
 
     Findings are judged per schedule and kept once per fingerprint (``Tally``);
-    the session gets them back, each with its first schedule, at the end.
+    the session gets them back, each with its first schedule, at the end. Once
+    ``stopped()`` (Ctrl-C) no new schedule starts.
     """
     from scenarios.framework import run_scenario
 
@@ -38,6 +40,8 @@ def explore_scenario(sc, env, session: "AuditSession", *, run_id: str, seed: int
     fresh = FreshState(env)
     duration = wall = 0.0
     for done, index in enumerate(indices):
+        if stopped():
+            break
         sid = ScheduleId(seed, index)
         began = time.monotonic()
         fresh.restore()
@@ -63,7 +67,7 @@ def explore_scenario(sc, env, session: "AuditSession", *, run_id: str, seed: int
         errors += [f"schedule {sid}: {e}" for e in result.errors][:3]
         if progress:
             progress("schedules", done + 1, len(indices))
-    if not tally.controlled:
+    if not (tally.controlled or stopped()):
         errors.append(NOTHING_CONTROLLED.format(decisions=tally.decisions))
     session.findings.extend(_with_run(tally, run_id))
     entry = {"id": run_id, "outcome": "error" if errors else "passed",
