@@ -69,11 +69,9 @@ def main(params: dict) -> dict:
     variants = params.get("variants") or ["plain"] + [
         f"{k}{s}" for k in ("trace", "audit") for s in ("", *(":" + s for s in surfaces))]
     contended = bool(params.get("contended"))
-    if contended and mode.current() != "eventlet":
-        raise SystemExit("contended: eventlet mode only (cProfile sees one OS thread)")
     canaries = CanaryRegistry()
     work = Workload.counted(params, 10, canaries.plant)
-    one_pass = work.contended_pass if contended else work.serial_pass
+    one_pass = work.counted_pass(contended)
     tmp = tempfile.mkdtemp(prefix="bench-calls-")
     counts = {}
     for rep in range(2):
