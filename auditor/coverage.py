@@ -154,26 +154,40 @@ class CoverageCounter:
         self.facts: dict[str, set[str]] = {"channels": set(), "bad_inputs": set()}
 
     def observe(self, event: Event) -> None:
-        if isinstance(event, LogEvent):
-            if event.site.path == TRACKER_PATH:
-                self._mark_log(event.site.line)
-            elif event.site.path == IRONIC_PATH:
-                site = self.universe.ironic_log_lines.get(event.site.line)
-                if site is not None:
-                    self.hit["ironic_log_call_sites"].add(site)
-        elif isinstance(event, EntryEvent):
-            if event.name in self.universe.synchronized_entry_points:
-                self.hit["synchronized_entry_points"].add(event.name)
-        elif isinstance(event, LoadedCode):
-            self.hit["scanned_modules"].update(event.modules)
-        elif isinstance(event, CallEvent) and event.surface == "report-client":
-            if event.name in self.universe.report_client_calls:
-                self.hit["report_client_calls"].add(event.name)
-        elif isinstance(event, WireEvent):
-            self.hit["endpoints"].add(event.endpoint)
-            self.facts["channels"].add(channel(event))
-        elif isinstance(event, BadInput):
-            self.facts["bad_inputs"].add(f"{event.field}: {event.description}")
+        kind = type(event)
+        try:
+            handle = _HANDLERS[kind]
+        except KeyError:   # first event of its type: the first handler of a class it is
+            handle = _HANDLERS[kind] = next(
+                (h for base, h in _HANDLED if issubclass(kind, base)), None)
+        if handle is not None:
+            handle(self, event)
+
+    def _log(self, event: LogEvent) -> None:
+        if event.site.path == TRACKER_PATH:
+            self._mark_log(event.site.line)
+        elif event.site.path == IRONIC_PATH:
+            site = self.universe.ironic_log_lines.get(event.site.line)
+            if site is not None:
+                self.hit["ironic_log_call_sites"].add(site)
+
+    def _entry(self, event: EntryEvent) -> None:
+        if event.name in self.universe.synchronized_entry_points:
+            self.hit["synchronized_entry_points"].add(event.name)
+
+    def _loaded(self, event: LoadedCode) -> None:
+        self.hit["scanned_modules"].update(event.modules)
+
+    def _call(self, event: CallEvent) -> None:
+        if event.surface == "report-client" and event.name in self.universe.report_client_calls:
+            self.hit["report_client_calls"].add(event.name)
+
+    def _wire(self, event: WireEvent) -> None:
+        self.hit["endpoints"].add(event.endpoint)
+        self.facts["channels"].add(channel(event))
+
+    def _bad_input(self, event: BadInput) -> None:
+        self.facts["bad_inputs"].add(f"{event.field}: {event.description}")
 
     def _mark_log(self, line: int) -> None:
         site = self.universe.log_lines.get(line)
@@ -192,3 +206,12 @@ class CoverageCounter:
                          "facts": True}
         out["missing_hook_points"] = sorted(set(missing_hook_points) | set(self.universe.missing))
         return out
+
+
+#: Event classes and what ``CoverageCounter.observe`` does with them (the first class an
+#: event is an instance of wins); ``_HANDLERS`` caches the answer per event type: one dict
+#: lookup per event instead of a chain of ``isinstance`` calls (most events count nothing).
+_HANDLED = ((LogEvent, CoverageCounter._log), (EntryEvent, CoverageCounter._entry),
+            (LoadedCode, CoverageCounter._loaded), (CallEvent, CoverageCounter._call),
+            (WireEvent, CoverageCounter._wire), (BadInput, CoverageCounter._bad_input))
+_HANDLERS: dict[type, object] = {}

@@ -6,7 +6,13 @@ import dataclasses
 import itertools
 import threading
 import time
+import weakref
 from typing import Callable, Union
+
+try:
+    from greenlet import getcurrent as _greenlet
+except ImportError:   # no eventlet here
+    _greenlet = None
 
 __all__ = [
     "Site", "LogEvent", "LockEvent", "CallEvent", "EntryEvent", "ExitEvent",
@@ -18,6 +24,8 @@ __all__ = [
 SEMAPHORE = "compute_resources"
 
 _seq = itertools.count()
+#: greenlet -> the thread ``threading.current_thread`` gave it (eventlet only; see ``stamp``)
+_green_threads: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def stamp(owner: int | None = None) -> tuple[int, float, int, str]:
@@ -29,10 +37,23 @@ def stamp(owner: int | None = None) -> tuple[int, float, int, str]:
     thread on each call for a ``threading.Thread`` (~8-16 us per event with 20 threads).
     """
     ident = threading.get_ident()
-    thread = threading._active.get(ident)
-    if thread is None:   # a greenthread of eventlet.spawn, a thread threading did not start
-        thread = threading.current_thread()
+    thread = threading._active.get(ident) or _thread_elsewhere(ident)
     return next(_seq), time.monotonic(), ident if owner is None else owner, thread.name
+
+
+def _thread_elsewhere(ident: int) -> threading.Thread:
+    """The thread of one threading did not start (``current_thread``'s answer). Under eventlet
+    (the ident is the current greenlet's id) it is remembered for as long as that greenlet
+    lives: for a greenlet of ``spawn_n`` (futurist's green executor runs nova's periodic
+    per-node work in them) eventlet's ``current_thread`` scans every thread again on each
+    call and answers with the OS thread, never caching it."""
+    green = _greenlet() if _greenlet is not None else None
+    if green is None or id(green) != ident:   # a native thread, not a greenthread
+        return threading.current_thread()
+    thread = _green_threads.get(green)
+    if thread is None:
+        thread = _green_threads[green] = threading.current_thread()
+    return thread
 
 
 def _quick_init(cls: type) -> type:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from auditor.events import WireEvent
@@ -12,8 +13,10 @@ __all__ = ["ENDPOINTS", "loopback", "address", "channel"]
 ENDPOINTS = frozenset({"placement", "ironic", "database", "message-bus"})
 
 
+@functools.lru_cache(maxsize=1024)
 def loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address or ``localhost`` (no name resolution)."""
+    """Whether ``host`` is a loopback address or ``localhost`` (no name resolution; remembered:
+    every placement request's ``WireEvent`` asks it again about the same few hosts)."""
     if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
         return True
     try:

@@ -12,7 +12,13 @@ Also per variant: how often the session judged (``AuditSession.fresh`` and ``_dr
 calls) and the auditor's functions with the most calls (``top``, default 8), to find the
 next cost to cut.
 
+``"contended": true`` (eventlet mode only) counts the scenario's contended pass instead:
+the periodic and the claimers as greenthreads, all on the profiled OS thread, so every
+call of the pass is counted, as the budgets' pass interleaves them.
+
 Usage: python -m benchmarks.calls '{"nodes": 10, "variants": ["plain", "trace"]}'
+       python -m benchmarks.calls '{"mode": "eventlet", "contended": true, "nodes": 50,
+                                    "claimers": 16, "cycles": 3}'
 """
 
 from __future__ import annotations
@@ -62,8 +68,10 @@ def main(params: dict) -> dict:
     surfaces = [s for s in SURFACES if s != "config"]
     variants = params.get("variants") or ["plain"] + [
         f"{k}{s}" for k in ("trace", "audit") for s in ("", *(":" + s for s in surfaces))]
+    contended = bool(params.get("contended"))
     canaries = CanaryRegistry()
     work = Workload.counted(params, 10, canaries.plant)
+    one_pass = work.counted_pass(contended)
     tmp = tempfile.mkdtemp(prefix="bench-calls-")
     counts = {}
     for rep in range(2):
@@ -73,7 +81,7 @@ def main(params: dict) -> dict:
             prof = cProfile.Profile()
             try:
                 prof.enable()
-                work.serial_pass()
+                one_pass()
             finally:
                 prof.disable()
                 runner.stop()
@@ -85,7 +93,7 @@ def main(params: dict) -> dict:
                 for row in c["top"]:
                     say(f"    {row}")
     return {"nodes": work.nodes, "claimers": work.claimers, "cycles": work.cycles,
-            "counts": counts}
+            "contended": contended, "counts": counts}
 
 
 if __name__ == "__main__":

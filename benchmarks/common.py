@@ -225,6 +225,18 @@ class Workload:
         for i in range(self.claimers):
             self.claimer(i, [])
 
+    def counted_pass(self, contended: bool) -> Callable[[], Any]:
+        """The counted benchmarks' pass: ``serial_pass``, or with ``contended`` (eventlet
+        only: every greenthread runs on this OS thread, where cProfile and the collector's
+        callbacks count) the scenario's ``contended_pass``, as the budgets time it."""
+        if not contended:
+            return self.serial_pass
+        from scenarios import mode
+
+        if mode.current() != "eventlet":
+            raise SystemExit("contended: eventlet mode only (the counters see one OS thread)")
+        return self.contended_pass
+
     def claimer(self, index: int, lat: list) -> None:
         """``cycles`` instance_claim + abort_instance_claim on this claimer's own nodes."""
         rt, ctx, inst = self.rt, self.ops.ctx, self.instances[index]

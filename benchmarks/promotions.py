@@ -8,7 +8,12 @@ costs), ``gc.collect()``, then count what each middle-generation collection of t
 pass (one steady periodic, then the claimers' cycles in sequence on this thread, as
 ``benchmarks.calls``) moves to the oldest generation, and the full collections in it.
 
+``"contended": true`` (eventlet only): the scenario's contended pass instead, as
+``benchmarks.calls``.
+
 Usage: python -m benchmarks.promotions '{"nodes": 30, "reps": 3}'
+       python -m benchmarks.promotions '{"mode": "eventlet", "contended": true, "nodes": 100,
+                                         "claimers": 16, "cycles": 3}'
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ def main(params: dict) -> dict:
     variants = params.get("variants") or ["plain", "trace", "audit"]
     canaries = CanaryRegistry()
     work = Workload.counted(params, 30, canaries.plant)
+    one_pass = work.counted_pass(bool(params.get("contended")))
     tmp = tempfile.mkdtemp(prefix="bench-promotions-")
     counter = _Counter()
     gc.callbacks.append(counter)
@@ -58,11 +64,11 @@ def main(params: dict) -> dict:
             runner = _Variant(name, work, canaries, tmp)
             runner.start()
             try:
-                work.serial_pass()
+                one_pass()
                 gc.collect()
                 counter.promoted = counter.count = 0
                 counter.on = True
-                work.serial_pass()
+                one_pass()
             finally:
                 counter.on = False
                 runner.stop()

@@ -413,6 +413,41 @@ class TestStamp:
         assert result["main"] == "MainThread" and result["thread"] == "worker"
         assert result["green"] == result["expected"]
 
+    def test_eventlet_raw_greenlet_asks_threading_once(self):
+        """A greenlet of ``spawn_n`` (how futurist's green executor runs nova's periodic work)
+        is named as ``threading.current_thread`` names it, asked once per greenlet; a rename
+        shows, and another greenlet asks again."""
+        result = _run("""
+            import json
+            from scenarios import mode; mode.apply("eventlet")
+            import eventlet, threading
+            from auditor import events
+            asked = []
+            real = threading.current_thread
+            def counting():
+                asked.append(1)
+                return real()
+            threading.current_thread = counting
+            def body(out):
+                out.append(events.stamp()[3])
+                out.append(events.stamp()[3])
+                real().name = "renamed"
+                out.append(events.stamp()[3])
+                real().name = "MainThread"
+                out.append(real().name)
+            out = []
+            pool = eventlet.GreenPool()
+            pool.spawn_n(body, out)
+            pool.waitall()
+            first = len(asked)
+            pool.spawn_n(lambda: out.append(events.stamp()[3]))
+            pool.waitall()
+            print(json.dumps({"names": out, "asked": [first, len(asked)]}))
+        """)
+        assert result["names"] == ["MainThread", "MainThread", "renamed", "MainThread",
+                                   "MainThread"]
+        assert result["asked"] == [1, 2]
+
 
 class TestExternalCalls:
     @pytest.mark.parametrize("verb,url,name", [

@@ -193,6 +193,23 @@ class TestLogCapture:
 
 
 class TestGuarantees:
+    def test_lines_bypass_a_patched_os_write(self, tmp_path, monkeypatch):
+        """A line reaches the file whole through the system's write even when ``os.write`` is
+        replaced (eventlet's green one stat()s the descriptor on every call)."""
+        from auditor.tracing.trace_file import line_writer, open_exclusive
+
+        path, fd = open_exclusive(str(tmp_path / "t.jsonl"))
+
+        def patched(*args):
+            raise AssertionError("the patched os.write was called")
+        monkeypatch.setattr(os, "write", patched)
+        try:
+            line_writer(fd, 7).msg("lock", name="x", t=1.5)
+        finally:
+            os.close(fd)
+        assert json.loads(Path(path).read_text()) == {"event": "lock", "pid": 7, "name": "x",
+                                                      "t": 1.5}
+
     def test_file_is_0600_and_ends_cleanly(self, tmp_path):
         """The trace is created owner-only and closed with a trace-end record."""
         proc = traced(tmp_path / "t.jsonl", PY, script(tmp_path, LEAKY.format(loops=1, after="")),

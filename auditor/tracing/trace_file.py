@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -70,6 +71,12 @@ def open_exclusive(path: str) -> tuple[str, int]:
     raise FileExistsError(f"{path}: 100 trace files with this name exist already")
 
 
+#: The system's ``os.write`` (``posix.write``), also once eventlet has patched ``os``: its
+#: green ``write`` stat()s the descriptor on every call to learn whether it may have to
+#: wait, and a trace is always a regular file, which never makes a write wait.
+_os_write = getattr(sys.modules[os.name], "write")
+
+
 class _FdWriter:
     """File-like over a descriptor: each ``write`` is whole ``os.write`` calls, nothing buffered."""
 
@@ -79,7 +86,7 @@ class _FdWriter:
     def write(self, text: str) -> None:
         data = text.encode("utf-8", "backslashreplace")
         while data:
-            data = data[os.write(self.fd, data):]
+            data = data[_os_write(self.fd, data):]
 
     def flush(self) -> None:
         """Nothing to flush: every write already reached the kernel."""
