@@ -219,11 +219,17 @@ class Workload:
         work.first_periodic()
         return work
 
-    def serial_pass(self) -> None:
-        """One steady periodic, then every claimer's cycles in turn, on this thread."""
-        self.periodic()
+    def serial_pass(self) -> dict:
+        """One steady periodic, then every claimer's cycles in turn, on this thread: the
+        contended pass's work without its interleaving, so the same work every time."""
+        lat: list[float] = []
+        t0, c0 = time.perf_counter(), time.process_time()
+        periodic_s = self.periodic()[0]
         for i in range(self.claimers):
-            self.claimer(i, [])
+            self.claimer(i, lat)
+        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                "periodic_s": periodic_s, "claims": len(lat),
+                "claim_median_s": summary(lat)["median"], "errors": []}
 
     def counted_pass(self, contended: bool) -> Callable[[], Any]:
         """The counted benchmarks' pass: ``serial_pass``, or with ``contended`` (eventlet

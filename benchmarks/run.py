@@ -111,12 +111,15 @@ def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, di
 
 def scenario(args) -> dict:
     out = mode_children(args, {"nodes": args.nodes, "reps": args.reps, "warmup": args.warmup,
-                               "claimers": 16, "cycles": 3, "db": args.db})
+                               "claimers": 16, "cycles": 3, "db": args.db,
+                               "serial": args.serial})
     for mode, res in out.items():
         v = res["variants"]
         print(f"\n  {mode}: {res['nodes']} nodes, first periodic (plain, once) "
               f"{res['first_periodic_plain_s']:.1f}s; steady pass + {res['claimers']} "
-              f"claimers x {res['cycles']} claim+abort, median [min-max] of {res['reps']}")
+              f"claimers x {res['cycles']} claim+abort"
+              f"{' one after another (serial)' if res['serial'] else ''}, "
+              f"median [min-max] of {res['reps']}")
         for name, row in v.items():
             r = row["wall"]["median"] / v["plain"]["wall"]["median"]
             cpu = row.get("cpu")
@@ -248,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, help="scenario nodes (1000; quick 100)")
     p.add_argument("--reps", type=int, help="scenario repetitions per variant (3; quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first")
+    p.add_argument("--serial", action="store_true",
+                   help="scenario: the pass's periodic, then each claimer's cycles, on one "
+                        "thread: the same work every repetition (no interleaving to vary it)")
     p.add_argument("--db", default="sqlite",
                    help="scenario: nova's and placement's database (sqlite, postgresql, mysql, URL)")
     p.add_argument("--attr-nodes", type=int, help="attribution nodes (200; quick 20)")

@@ -88,6 +88,7 @@ def main(params: dict) -> dict:
     reps = int(params.get("reps", 3))
     warmup = int(params.get("warmup", 1))
     variants = tuple(params.get("variants", VARIANTS))
+    serial = bool(params.get("serial"))
     canaries = CanaryRegistry()
     t0 = time.perf_counter()
     work = Workload(nodes, claimers=int(params.get("claimers", 16)), plant=canaries.plant,
@@ -110,7 +111,7 @@ def main(params: dict) -> dict:
             runner.start()
             full.count, full.cpu_s, full.on = 0, 0.0, True
             try:
-                res = work.contended_pass()
+                res = work.serial_pass() if serial else work.contended_pass()
             finally:
                 full.on = False
                 runner.stop()
@@ -125,7 +126,7 @@ def main(params: dict) -> dict:
                 + (f" errors {res['errors']}" if res["errors"] else ""))
     gc.callbacks.remove(full)
     return {
-        "mode": mode.current(), "nodes": nodes, "claimers": work.claimers,
+        "mode": mode.current(), "nodes": nodes, "claimers": work.claimers, "serial": serial,
         "cycles": work.cycles, "reps": reps, "warmup": warmup,
         "first_periodic_plain_s": first_s,
         "variants": {name: {"wall": summary(r["wall_s"] for r in rows),
