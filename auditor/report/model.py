@@ -191,9 +191,10 @@ def _distinct(reports: list[dict]) -> Iterable[dict]:
 
 
 def merge_reports(reports: list[dict]) -> dict:
-    """One report from several (xdist workers, concurrency modes, traces): runs and
-    findings united (counts summed, run ids united), coverage hit ids united. Idempotent:
-    a report merged again (the same file twice, or a part of a merged report) adds nothing.
+    """One report from several (xdist workers, concurrency modes, traces, the parts of one
+    exploration: ``explore.parts``): runs and findings united (counts summed, run ids
+    united), coverage hit ids united. Idempotent: a report merged again (the same file
+    twice, or a part of a merged report) adds nothing.
     """
     if not reports:
         raise ReportError("no reports to merge")
