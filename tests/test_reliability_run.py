@@ -423,23 +423,10 @@ class TestChildLifecycle:
         """SIGINT to the run's process group while its second scenario runs: exit 130, the
         first scenario's complete run and the second marked interrupted, and it says so."""
         out = tmp_path / "partial.json"
-        parent = subprocess.Popen(
-            [sys.executable, "-m", "auditor.cli", "run", "malformed-nodes", "concurrent-claims",
-             "--mode", "threading", "--nodes", "8", "--workers", "2", "--fail-on", "never",
-             "--report", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            env={**os.environ, "TMPDIR": str(tmp_path)})
-        try:
-            for line in parent.stderr:   # progress lines: the second scenario has begun
-                if "concurrent-claims" in line:
-                    break
-            os.killpg(parent.pid, signal.SIGINT)
-            _, err = parent.communicate(timeout=300)
-        finally:
-            if parent.poll() is None:
-                parent.kill()
-                parent.communicate()
-        assert parent.returncode == 130, err[-3000:]
+        code, err = _interrupted_run(   # progress lines: the second scenario has begun
+            tmp_path, "concurrent-claims", "malformed-nodes", "concurrent-claims", "--mode",
+            "threading", "--nodes", "8", "--workers", "2", "--report", str(out))
+        assert code == 130, err[-3000:]
         assert "interrupted; the report holds the 1 scenario run(s) that completed" in err
         report = json.loads(out.read_text())
         assert [(r["id"].split("[")[0], r["outcome"]) for r in report["runs"]] == [
@@ -451,29 +438,36 @@ class TestChildLifecycle:
         """SIGINT while two processes explore: each completes the schedule it is running and
         starts no other; exit 130 and one interrupted run holding the completed schedules."""
         out = tmp_path / "explored.json"
-        parent = subprocess.Popen(
-            [sys.executable, "-m", "auditor.cli", "run", "concurrent-claims", "--mode",
-             "threading", "--nodes", "2", "--workers", "2", "--explore", "40", "--jobs", "2",
-             "--fail-on", "never", "--report", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            env={**os.environ, "TMPDIR": str(tmp_path)})
-        try:
-            for line in parent.stderr:   # a part has completed a schedule
-                if "schedules 1/20" in line:
-                    break
-            os.killpg(parent.pid, signal.SIGINT)
-            _, err = parent.communicate(timeout=300)
-        finally:
-            if parent.poll() is None:
-                parent.kill()
-                parent.communicate()
-        assert parent.returncode == 130, err[-3000:]
+        code, err = _interrupted_run(   # a part has completed a schedule
+            tmp_path, "schedules 1/20", "concurrent-claims", "--mode", "threading", "--nodes",
+            "2", "--workers", "2", "--explore", "40", "--jobs", "2", "--report", str(out))
+        assert code == 130, err[-3000:]
         [run] = json.loads(out.read_text())["runs"]
         assert run["outcome"] == "interrupted", run["errors"]
         assert 1 <= run["explore"]["schedules"] < 40
         assert len(run["explore"]["per_schedule"]) == run["explore"]["schedules"]
         assert run["errors"] == ["interrupted (SIGINT): explore.schedules says how many "
                                  "schedules completed before it"]
+
+
+def _interrupted_run(tmp_path, when: str, *args: str) -> tuple[int, str]:
+    """``auditor run ARGS``, SIGINT to its process group once a stderr line holds ``when``;
+    its exit status and the rest of its stderr."""
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "auditor.cli", "run", *args, "--fail-on", "never"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        for line in parent.stderr:
+            if when in line:
+                break
+        os.killpg(parent.pid, signal.SIGINT)
+        _, err = parent.communicate(timeout=300)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    return parent.returncode, err
 
 
 # -- work directories and the seed ---------------------------------------------------------------
