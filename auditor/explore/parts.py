@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.explore.schedule import ScheduleId
+
 __all__ = ["indices", "schedule_keys", "merge_run", "merge_finding"]
 
 
 def indices(explore: int, jobs: int = 1, part: int = 0) -> range:
     """The schedule indices part ``part`` of ``jobs`` runs."""
     return range(part, explore, jobs)
-
-
-def _index(sid: str) -> tuple[int, int]:
-    seed, _, index = sid.partition(":")
-    return int(seed), int(index)
 
 
 def schedule_keys(run: dict[str, Any]) -> list[str] | None:
@@ -35,7 +32,7 @@ def merge_run(have: dict[str, Any], run: dict[str, Any]) -> None:
     """Add another part's entry ``run`` for the same explored run to ``have``."""
     a, b = have["explore"], run["explore"]
     per_schedule = dict(sorted({**a["per_schedule"], **b["per_schedule"]}.items(),
-                               key=lambda item: _index(item[0])))
+                               key=lambda item: ScheduleId.parse(item[0])))
     decisions = a["decisions"] + b["decisions"]
     controlled = a["controlled_decisions"] + b["controlled_decisions"]
     have["explore"] = {
@@ -57,7 +54,7 @@ def merge_finding(have: dict[str, Any], finding: dict[str, Any]) -> None:
     """The same explored finding from another part: it is kept as its first schedule (the
     lowest index) found it, and the schedules that produced it are summed."""
     seen_in = have["schedule"]["seen_in"] + finding["schedule"]["seen_in"]
-    if _index(finding["schedule"]["id"]) < _index(have["schedule"]["id"]):
+    if ScheduleId.parse(finding["schedule"]["id"]) < ScheduleId.parse(have["schedule"]["id"]):
         runs = have["runs"]
         have.clear()
         have.update(finding, runs=runs, schedule=dict(finding["schedule"]))
