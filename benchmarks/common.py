@@ -227,9 +227,7 @@ class Workload:
         periodic_s = self.periodic()[0]
         for i in range(self.claimers):
             self.claimer(i, lat)
-        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                "periodic_s": periodic_s, "claims": len(lat),
-                "claim_median_s": summary(lat)["median"], "errors": []}
+        return _pass_figures(t0, c0, periodic_s, lat, [])
 
     def counted_pass(self, contended: bool) -> Callable[[], Any]:
         """The counted benchmarks' pass: ``serial_pass``, or with ``contended`` (eventlet
@@ -278,8 +276,13 @@ class Workload:
             t.start()
         for t in threads + [ticker]:
             t.join()
-        wall = time.perf_counter() - t0
-        cpu = time.process_time() - c0   # all threads of the process (placement included)
-        return {"wall_s": wall, "cpu_s": cpu, "periodic_s": periodic_s[0], "claims": len(lat),
-                "claim_median_s": summary(lat)["median"] if lat else None,
-                "errors": errors[:3]}
+        return _pass_figures(t0, c0, periodic_s[0], lat, errors)
+
+
+def _pass_figures(t0: float, c0: float, periodic_s: float, lat: list[float],
+                  errors: list[str]) -> dict:
+    """A pass's figures: wall and process CPU since ``t0``/``c0`` (all threads of the
+    process, placement's included), its periodic's wall, its claims and their median."""
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "periodic_s": periodic_s, "claims": len(lat),
+            "claim_median_s": summary(lat)["median"] if lat else None, "errors": errors[:3]}
