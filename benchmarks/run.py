@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,23 +87,42 @@ def paired_ratio(rows: list[dict], plain: list[dict], less_gc: bool = False) -> 
     """Median over repetitions of this variant's CPU time / plain's in the same repetition.
 
     Variants of one repetition run back to back, so they share whatever state the workload
-    and the machine are in; the ratio of medians does not pair them. ``less_gc``: without
-    the full garbage collections' CPU (each lands on whichever pass crosses the threshold).
+    and the machine are in; the ratio of medians does not pair them. Sliced runs pair by
+    slot (the passes that ran at the same time) and take a repetition's ratio as the
+    geometric mean of its slots' ratios. ``less_gc``: without the full garbage
+    collections' CPU (each lands on whichever pass crosses the threshold).
     """
     def cpu(r: dict) -> float:
         return r["cpu_s"] - (r.get("gc_full_cpu_s", 0.0) if less_gc else 0.0)
 
-    by_rep = {r["rep"]: cpu(r) for r in plain}
-    return summary(cpu(r) / by_rep[r["rep"]] for r in rows if r["rep"] in by_rep)["median"]
+    def key(r: dict) -> tuple:
+        return r["rep"], r.get("slot")
+
+    by_key = {key(r): cpu(r) for r in plain}
+    logs: dict[int, list[float]] = {}
+    for r in rows:
+        if key(r) in by_key:
+            logs.setdefault(r["rep"], []).append(math.log(cpu(r) / by_key[key(r)]))
+    return summary(math.exp(statistics.fmean(v)) for v in logs.values())["median"]
 
 
 def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, dict]:
     """``benchmarks.scenario`` once per concurrency mode: one after the other, or all at
-    once with ``--parallel-modes`` (one child per core; each child's variants stay paired)."""
+    once with ``--parallel-modes`` (one child per core; each child's variants stay paired).
+    ``--sliced``: one worker per variant instead, time-sliced on one CPU per mode
+    (``benchmarks.sliced``)."""
     def one(mode: str) -> dict:
         print(f"  [{mode}] {dict(params, mode=mode, **(shown or {}))}", flush=True)
         echo = (lambda line: _echo(f"[{mode}] {line}")) if args.parallel_modes else _echo
-        return run_child("benchmarks.scenario", dict(params, mode=mode), echo=echo)
+        if not args.sliced:
+            return run_child("benchmarks.scenario", dict(params, mode=mode), echo=echo)
+        from benchmarks import scenario as child, sliced
+
+        mine = dict(params, mode=mode, sliced=True,
+                    variants=list(params.get("variants", child.VARIANTS)))
+        cpu = (os.cpu_count() - 1 - args.modes.index(mode)) % os.cpu_count()
+        rows, notes, first_s = sliced.run(mine, echo, cpu=cpu)
+        return child.shaped(mine, rows, notes, first_s)
 
     if not args.parallel_modes:
         return {mode: one(mode) for mode in args.modes}
@@ -112,13 +133,15 @@ def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, di
 def scenario(args) -> dict:
     out = mode_children(args, {"nodes": args.nodes, "reps": args.reps, "warmup": args.warmup,
                                "claimers": 16, "cycles": 3, "db": args.db,
-                               "serial": args.serial})
+                               "serial": args.serial,
+                               "variants": (args.variants or "plain,audit,trace").split(",")})
     for mode, res in out.items():
         v = res["variants"]
         print(f"\n  {mode}: {res['nodes']} nodes, first periodic (plain, once) "
               f"{res['first_periodic_plain_s']:.1f}s; steady pass + {res['claimers']} "
               f"claimers x {res['cycles']} claim+abort"
-              f"{' one after another (serial)' if res['serial'] else ''}, "
+              f"{' one after another (serial)' if res['serial'] else ''}"
+              f"{', time-sliced workers (only CPU is comparable)' if res.get('sliced') else ''}, "
               f"median [min-max] of {res['reps']}")
         for name, row in v.items():
             r = row["wall"]["median"] / v["plain"]["wall"]["median"]
@@ -254,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--serial", action="store_true",
                    help="scenario: the pass's periodic, then each claimer's cycles, on one "
                         "thread: the same work every repetition (no interleaving to vary it)")
+    p.add_argument("--sliced", action="store_true",
+                   help="scenario/attribution: one worker per variant, time-sliced on one CPU "
+                        "(benchmarks.sliced): the variants see the same machine drift")
+    p.add_argument("--variants", help="scenario: comma-separated variants (plain,audit,trace; "
+                                      "NAME#K repeats NAME: plain#2 is an A/A control)")
     p.add_argument("--db", default="sqlite",
                    help="scenario: nova's and placement's database (sqlite, postgresql, mysql, URL)")
     p.add_argument("--attr-nodes", type=int, help="attribution nodes (200; quick 20)")
@@ -284,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     args.memory_nodes = args.memory_nodes or (20 if q else 100)
     args.memory_passes = args.memory_passes or (8 if q else 50)
     args.unit_reps = args.unit_reps or (1 if q else 3)
+    kinds = {v.partition("#")[0].partition(":")[0] for v in (args.variants or "plain").split(",")}
+    if kinds - {"plain", "audit", "trace"} or "plain" not in (args.variants or "plain").split(","):
+        p.error(f"--variants {args.variants}: plain, audit, trace (NAME:SURFACE, NAME#K), "
+                "with plain among them")
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:

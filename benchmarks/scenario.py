@@ -9,7 +9,11 @@ check), ``trace`` (``auditor.tracing.tracer.Tracer`` in process, as ``auditor tr
 it: every hook and check, log records judged as the logging configuration
 emits them, plus the JSON-lines trace file). ``audit:SURFACE`` and
 ``trace:SURFACE`` install one hook surface only (``auditor.hooks.SURFACES``;
-the ``attribution`` section).
+the ``attribution`` section). ``NAME#K`` is variant NAME again under another name
+(an A/A control: ``plain#2`` measured against ``plain``).
+
+``"serve": true`` makes this a ``benchmarks.sliced`` worker instead: it prepares, then
+runs one pass for each variant name it reads on stdin.
 
 Usage: python -m benchmarks.scenario '{"mode": "threading", "nodes": 100, "reps": 2}'
 """
@@ -31,8 +35,10 @@ VARIANTS = ("plain", "audit", "trace")
 class _Variant:
     """Start/stop one way of running the pass."""
 
-    def __init__(self, name: str, work: Workload, canaries, tmp: str):
+    def __init__(self, name: str, work: Workload, canaries, tmp: str,
+                 interval_s: float | None = None):
         self.name = name
+        self.interval_s = interval_s
         self.work = work
         self.canaries = canaries
         self.tmp = tmp
@@ -45,7 +51,7 @@ class _Variant:
     def start(self) -> None:
         from auditor.session import AuditConfig, AuditSession
 
-        kind, _, surface = self.name.partition(":")
+        kind, _, surface = self.name.partition("#")[0].partition(":")
         surfaces = (surface,) if surface else None
         if kind == "audit":
             self.session = AuditSession(AuditConfig(surfaces=surfaces),
@@ -57,7 +63,7 @@ class _Variant:
 
             # as ``auditor trace`` runs it, with the benchmark's canaries (live mode: the config's)
             self.tracer = tracer.Tracer(os.path.join(self.tmp, "trace-{pid}.jsonl"), "bench",
-                                       interval_s=tracer.DEFAULT_INTERVAL_S,
+                                       interval_s=self.interval_s or tracer.DEFAULT_INTERVAL_S,
                                        surfaces=surfaces).start(self.canaries)
             self.session = self.tracer.session
             self.note = ("auditor.tracing.tracer.Tracer: log records as emitted (root at INFO), "
@@ -78,17 +84,14 @@ class _Variant:
         self.session = self.tracer = None
 
 
-def main(params: dict) -> dict:
+def prepare(params: dict):
+    """The workload, first periodic done, and one ``_Variant`` per name in ``params``."""
     from scenarios import mode
 
     mode.apply(params.get("mode", "threading"))
     from auditor.canaries import CanaryRegistry, from_config
 
     nodes = int(params.get("nodes", 100))
-    reps = int(params.get("reps", 3))
-    warmup = int(params.get("warmup", 1))
-    variants = tuple(params.get("variants", VARIANTS))
-    serial = bool(params.get("serial"))
     canaries = CanaryRegistry()
     t0 = time.perf_counter()
     work = Workload(nodes, claimers=int(params.get("claimers", 16)), plant=canaries.plant,
@@ -97,37 +100,39 @@ def main(params: dict) -> dict:
     work.prepare_claims()
     setup_s = time.perf_counter() - t0
     say(f"{mode.current()}: {nodes} nodes enrolled in {setup_s:.1f}s; first periodic ...")
-    first_s, _ = work.first_periodic()
-    say(f"first periodic {first_s:.1f}s")
+    work.first_periodic()
+    say(f"first periodic {work.first_s:.1f}s")
     tmp = tempfile.mkdtemp(prefix="bench-trace-")
-    runners = {name: _Variant(name, work, canaries, tmp) for name in variants}
-    results: dict[str, list[dict]] = {name: [] for name in variants}
-    full = FullCollections()   # whichever pass a full collection lands in pays for all of it
-    gc.callbacks.append(full)
-    for rep in range(warmup + reps):
-        order = variants[rep % len(variants):] + variants[:rep % len(variants)]
-        for name in order:
-            runner = runners[name]
-            runner.start()
-            full.count, full.cpu_s, full.on = 0, 0.0, True
-            try:
-                res = work.serial_pass() if serial else work.contended_pass()
-            finally:
-                full.on = False
-                runner.stop()
-            res["gc_full"], res["gc_full_cpu_s"] = full.count, full.cpu_s
-            res["rep"] = rep - warmup
-            res["load"] = loadavg()
-            if rep >= warmup:
-                results[name].append(res)
-            say(f"rep {rep - warmup:>2} {name:<19} wall {res['wall_s']:.2f}s cpu {res['cpu_s']:.2f}s "
-                f"claims {res['claims']} full GCs {full.count} ({full.cpu_s:.2f}s) "
-                f"load {res['load']}"
-                + (f" errors {res['errors']}" if res["errors"] else ""))
-    gc.callbacks.remove(full)
+    interval_s = float(params.get("interval_s", 0)) or None
+    return work, {name: _Variant(name, work, canaries, tmp, interval_s)
+                  for name in params.get("variants", VARIANTS)}
+
+
+def measure(runner: _Variant, serial: bool, full: FullCollections) -> dict:
+    """One pass under ``runner``: its figures, full collections and events."""
+    events = runner.events
+    runner.start()
+    full.count, full.cpu_s, full.on = 0, 0.0, True
+    try:
+        res = runner.work.serial_pass() if serial else runner.work.contended_pass()
+    finally:
+        full.on = False
+        runner.stop()
+    res.update(gc_full=full.count, gc_full_cpu_s=full.cpu_s, load=loadavg(),
+               events=runner.events - events, variant=runner.name, maxrss_mb=maxrss_mb())
+    return res
+
+
+def shaped(params: dict, rows: list[dict], notes: dict[str, str], first_s: float) -> dict:
+    """The result: ``rows`` (one per measured pass, with ``variant``) summarised per variant."""
+    by_name: dict[str, list[dict]] = {name: [] for name in notes}
+    for row in rows:
+        by_name[row["variant"]].append(row)
     return {
-        "mode": mode.current(), "nodes": nodes, "claimers": work.claimers, "serial": serial,
-        "cycles": work.cycles, "reps": reps, "warmup": warmup,
+        "mode": params.get("mode", "threading"), "nodes": int(params.get("nodes", 100)),
+        "claimers": int(params.get("claimers", 16)), "cycles": int(params.get("cycles", 3)),
+        "serial": bool(params.get("serial")), "sliced": bool(params.get("sliced")),
+        "reps": int(params.get("reps", 3)), "warmup": int(params.get("warmup", 1)),
         "first_periodic_plain_s": first_s,
         "variants": {name: {"wall": summary(r["wall_s"] for r in rows),
                             "periodic": summary(r["periodic_s"] for r in rows),
@@ -136,12 +141,53 @@ def main(params: dict) -> dict:
                                              if r["claim_median_s"] is not None),
                             "gc_full": sum(r["gc_full"] for r in rows),
                             "gc_full_cpu_s": sum(r["gc_full_cpu_s"] for r in rows),
-                            "raw": rows, "note": runners[name].note,
-                            "events_per_pass": runners[name].events / max(1, warmup + reps)}
-                     for name, rows in results.items()},
-        "maxrss_mb": maxrss_mb(),
+                            "raw": rows, "note": notes[name],
+                            "events_per_pass": summary(r["events"] for r in rows)["median"]}
+                     for name, rows in by_name.items()},
+        "maxrss_mb": max((r["maxrss_mb"] for r in rows), default=float("nan")),
     }
 
 
+def say_pass(label: str, res: dict) -> None:
+    say(f"{label} {res['variant']:<19} wall {res['wall_s']:.2f}s cpu {res['cpu_s']:.2f}s "
+        f"claims {res['claims']} full GCs {res['gc_full']} ({res['gc_full_cpu_s']:.2f}s) "
+        f"load {res['load']}" + (f" errors {res['errors']}" if res["errors"] else ""))
+
+
+def main(params: dict) -> dict:
+    """Every variant once per repetition, in one process, the order rotating."""
+    reps, warmup = int(params.get("reps", 3)), int(params.get("warmup", 1))
+    serial = bool(params.get("serial"))
+    work, runners = prepare(params)
+    variants = tuple(runners)
+    rows: list[dict] = []
+    full = FullCollections()   # whichever pass a full collection lands in pays for all of it
+    gc.callbacks.append(full)
+    for rep in range(warmup + reps):
+        order = variants[rep % len(variants):] + variants[:rep % len(variants)]
+        for name in order:
+            res = measure(runners[name], serial, full)
+            res["rep"] = rep - warmup
+            if rep >= warmup:
+                rows.append(res)
+            say_pass(f"rep {rep - warmup:>2}", res)
+    gc.callbacks.remove(full)
+    return shaped(params, rows, {name: r.note for name, r in runners.items()}, work.first_s)
+
+
+def serve(params: dict) -> None:
+    """A ``benchmarks.sliced`` worker: prepare, say ready, then run one pass per variant
+    name read from stdin and emit its figures, until stdin ends."""
+    serial = bool(params.get("serial"))
+    work, runners = prepare(params)
+    full = FullCollections()
+    gc.callbacks.append(full)
+    emit({"ready": True, "first_periodic_plain_s": work.first_s,
+          "notes": {name: r.note for name, r in runners.items()}})
+    for line in sys.stdin:
+        res = measure(runners[line.strip()], serial, full)
+        emit(res)
+
 if __name__ == "__main__":
-    emit(main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
+    _params = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    serve(_params) if _params.get("serve") else emit(main(_params))
