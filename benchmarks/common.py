@@ -93,22 +93,29 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 class FullCollections:
     """While ``on``: how many full (generation 2) garbage collections ran and their CPU
-    seconds (thread time of the collecting thread), as a ``gc.callbacks`` entry."""
+    seconds, and the CPU of every collection of any generation (``all_cpu_s``), as a
+    ``gc.callbacks`` entry (thread time of the collecting thread)."""
 
     def __init__(self):
         self.on = False
         self.count = 0
-        self.cpu_s = 0.0
+        self.cpu_s = self.all_cpu_s = 0.0
         self._t0 = 0.0
 
+    def reset(self) -> None:
+        self.count, self.cpu_s, self.all_cpu_s, self.on = 0, 0.0, 0.0, True
+
     def __call__(self, phase: str, info: dict) -> None:
-        if not self.on or info["generation"] != 2:
+        if not self.on:
             return
         if phase == "start":
             self._t0 = time.thread_time()
-        else:
+            return
+        spent = time.thread_time() - self._t0
+        self.all_cpu_s += spent
+        if info["generation"] == 2:
             self.count += 1
-            self.cpu_s += time.thread_time() - self._t0
+            self.cpu_s += spent
 
 
 # -- child processes -------------------------------------------------------------------

@@ -83,17 +83,18 @@ def micro(args) -> dict:
     return res
 
 
-def paired_ratio(rows: list[dict], plain: list[dict], less_gc: bool = False) -> float:
+def paired_ratio(rows: list[dict], plain: list[dict], less: str | None = None) -> float:
     """Median over repetitions of this variant's CPU time / plain's in the same repetition.
 
     Variants of one repetition run back to back, so they share whatever state the workload
     and the machine are in; the ratio of medians does not pair them. Sliced runs pair by
     slot (the passes that ran at the same time) and take a repetition's ratio as the
-    geometric mean of its slots' ratios. ``less_gc``: without the full garbage
-    collections' CPU (each lands on whichever pass crosses the threshold).
+    geometric mean of its slots' ratios. ``less``: without this figure's CPU, e.g.
+    ``gc_full_cpu_s``, the full garbage collections' (each lands on whichever pass crosses
+    the threshold), or ``gc_cpu_s``, every collection's.
     """
     def cpu(r: dict) -> float:
-        return r["cpu_s"] - (r.get("gc_full_cpu_s", 0.0) if less_gc else 0.0)
+        return r["cpu_s"] - (r.get(less, 0.0) if less else 0.0)
 
     def key(r: dict) -> tuple:
         return r["rep"], r.get("slot")
@@ -133,7 +134,7 @@ def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, di
 def scenario(args) -> dict:
     out = mode_children(args, {"nodes": args.nodes, "reps": args.reps, "warmup": args.warmup,
                                "claimers": 16, "cycles": 3, "db": args.db,
-                               "serial": args.serial,
+                               "serial": args.serial, "gc": args.gc,
                                "variants": (args.variants or "plain,audit,trace").split(",")})
     for mode, res in out.items():
         v = res["variants"]
@@ -153,7 +154,8 @@ def scenario(args) -> dict:
                   f"  claim {fmt_s(row['claim'], 'ms', 1e3, 0)}"
                   f"  ratio wall {r:.3f} cpu {rc:.3f} paired cpu {paired:.3f}"
                   f"  full GCs {row['gc_full']} ({row['gc_full_cpu_s']:.2f}s cpu; paired cpu "
-                  f"without them {paired_ratio(row['raw'], v['plain']['raw'], True):.3f})"
+                  f"without them {paired_ratio(row['raw'], v['plain']['raw'], 'gc_full_cpu_s'):.3f}"
+                  f"; without any collection's {paired_ratio(row['raw'], v['plain']['raw'], 'gc_cpu_s'):.3f})"
                   + (f" (budget {budget})" if budget else "")
                   + (f"  [{row['note']}]" if row.get("note") else ""))
     return out
@@ -282,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(benchmarks.sliced): the variants see the same machine drift")
     p.add_argument("--variants", help="scenario: comma-separated variants (plain,audit,trace; "
                                       "NAME#K repeats NAME: plain#2 is an A/A control)")
+    p.add_argument("--gc", choices=("on", "off"), default="on",
+                   help="scenario: off = an experiment, the collector off during each pass "
+                        "(what a variant costs beside the collections it causes)")
     p.add_argument("--db", default="sqlite",
                    help="scenario: nova's and placement's database (sqlite, postgresql, mysql, URL)")
     p.add_argument("--attr-nodes", type=int, help="attribution nodes (200; quick 20)")

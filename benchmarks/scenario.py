@@ -108,17 +108,24 @@ def prepare(params: dict):
                   for name in params.get("variants", VARIANTS)}
 
 
-def measure(runner: _Variant, serial: bool, full: FullCollections) -> dict:
-    """One pass under ``runner``: its figures, full collections and events."""
+def measure(runner: _Variant, serial: bool, full: FullCollections, collector: bool = True) -> dict:
+    """One pass under ``runner``: its figures, garbage collections and events. Without
+    ``collector`` (an experiment: what the variant costs beside the collections it causes)
+    the collector is off during the pass and collects everything before it."""
     events = runner.events
     runner.start()
-    full.count, full.cpu_s, full.on = 0, 0.0, True
+    if not collector:
+        gc.collect()
+        gc.disable()
+    full.reset()
     try:
         res = runner.work.serial_pass() if serial else runner.work.contended_pass()
     finally:
         full.on = False
+        gc.enable()
         runner.stop()
-    res.update(gc_full=full.count, gc_full_cpu_s=full.cpu_s, load=loadavg(),
+    res.update(gc_full=full.count, gc_full_cpu_s=full.cpu_s, gc_cpu_s=full.all_cpu_s,
+               load=loadavg(),
                events=runner.events - events, variant=runner.name, maxrss_mb=maxrss_mb())
     return res
 
@@ -141,6 +148,7 @@ def shaped(params: dict, rows: list[dict], notes: dict[str, str], first_s: float
                                              if r["claim_median_s"] is not None),
                             "gc_full": sum(r["gc_full"] for r in rows),
                             "gc_full_cpu_s": sum(r["gc_full_cpu_s"] for r in rows),
+                            "gc_cpu_s": sum(r.get("gc_cpu_s", 0.0) for r in rows),
                             "raw": rows, "note": notes[name],
                             "events_per_pass": summary(r["events"] for r in rows)["median"]}
                      for name, rows in by_name.items()},
@@ -150,7 +158,8 @@ def shaped(params: dict, rows: list[dict], notes: dict[str, str], first_s: float
 
 def say_pass(label: str, res: dict) -> None:
     say(f"{label} {res['variant']:<19} wall {res['wall_s']:.2f}s cpu {res['cpu_s']:.2f}s "
-        f"claims {res['claims']} full GCs {res['gc_full']} ({res['gc_full_cpu_s']:.2f}s) "
+        f"claims {res['claims']} full GCs {res['gc_full']} ({res['gc_full_cpu_s']:.2f}s; "
+        f"all GCs {res['gc_cpu_s']:.2f}s) "
         f"load {res['load']}" + (f" errors {res['errors']}" if res["errors"] else ""))
 
 
@@ -166,7 +175,7 @@ def main(params: dict) -> dict:
     for rep in range(warmup + reps):
         order = variants[rep % len(variants):] + variants[:rep % len(variants)]
         for name in order:
-            res = measure(runners[name], serial, full)
+            res = measure(runners[name], serial, full, params.get("gc", "on") != "off")
             res["rep"] = rep - warmup
             if rep >= warmup:
                 rows.append(res)
@@ -185,7 +194,7 @@ def serve(params: dict) -> None:
     emit({"ready": True, "first_periodic_plain_s": work.first_s,
           "notes": {name: r.note for name, r in runners.items()}})
     for line in sys.stdin:
-        res = measure(runners[line.strip()], serial, full)
+        res = measure(runners[line.strip()], serial, full, params.get("gc", "on") != "off")
         emit(res)
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def run(params: dict, echo: Callable[[str], None], cpu: int | None = None,
                             rows.append(res)
                         echo(f"# rep {rep:>2} slot {slot:>2} w{w.index} {res['variant']:<19} "
                              f"cpu {res['cpu_s']:.2f}s claims {res['claims']} "
-                             f"full GCs {res['gc_full']}"
+                             f"full GCs {res['gc_full']} all GCs {res['gc_cpu_s']:.2f}s"
                              + (f" errors {res['errors']}" if res["errors"] else ""))
                         del pending[w]
             echo(f"# slot {slot} done in {time.perf_counter() - t0:.1f}s wall")
