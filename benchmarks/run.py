@@ -121,7 +121,8 @@ def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, di
 
         mine = dict(params, mode=mode, sliced=True,
                     variants=list(params.get("variants", child.VARIANTS)))
-        cpu = (os.cpu_count() - 1 - args.modes.index(mode)) % os.cpu_count()
+        cpu = (args.cpu if args.cpu is not None else os.cpu_count() - 1
+               - args.modes.index(mode)) % os.cpu_count()
         rows, notes, first_s = sliced.run(mine, echo, cpu=cpu)
         return child.shaped(mine, rows, notes, first_s)
 
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sliced", action="store_true",
                    help="scenario/attribution: one worker per variant, time-sliced on one CPU "
                         "(benchmarks.sliced): the variants see the same machine drift")
+    p.add_argument("--cpu", type=int, help="--sliced: the CPU the first mode's workers share "
+                                           "(default the last; the next mode the one before)")
     p.add_argument("--variants", help="scenario: comma-separated variants (plain,audit,trace; "
                                       "NAME#K repeats NAME: plain#2 is an A/A control)")
     p.add_argument("--gc", choices=("on", "off"), default="on",

@@ -28,3 +28,21 @@ def test_paired_ratio_pairs_sliced_passes_by_slot_and_repetitions_by_geometric_m
     assert math.isclose(paired_ratio(other, plain), (1.0 + 1.1) / 2)
     # unsliced rows (no slot) pair by repetition alone
     assert paired_ratio([{"rep": 0, "cpu_s": 3.0}], [{"rep": 0, "cpu_s": 2.0}]) == 1.5
+
+
+def test_sliced_workers_take_every_variant_once_per_repetition():
+    """Two time-sliced workers, two nodes: in each slot every variant runs once, on
+    different workers, and over the repetition each worker runs each variant."""
+    from benchmarks import sliced
+
+    lines: list[str] = []
+    rows, notes, first_s = sliced.run(
+        {"mode": "threading", "nodes": 2, "claimers": 2, "cycles": 1, "reps": 1,
+         "warmup": 0, "variants": ["plain", "plain#2"]}, lines.append)
+    assert set(notes) == {"plain", "plain#2"} and first_s > 0
+    assert sorted((r["slot"], r["variant"]) for r in rows) == [
+        (0, "plain"), (0, "plain#2"), (1, "plain"), (1, "plain#2")]
+    assert {(r["worker"], r["variant"]) for r in rows} == {
+        (0, "plain"), (0, "plain#2"), (1, "plain"), (1, "plain#2")}
+    assert all(r["cpu_s"] > 0 and r["claims"] == 2 and not r["errors"] for r in rows)
+    assert any("pinned to CPU" in line for line in lines)
