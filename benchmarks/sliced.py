@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Callable
 
+from auditor.tracing.environment import DEFAULT_INTERVAL_S
 from benchmarks.common import MARK, ROOT
 
 SLICE_S = 0.01
@@ -103,7 +104,7 @@ def run(params: dict, echo: Callable[[str], None], cpu: int | None = None,
     width = len(variants)
     reps, warmup = int(params.get("reps", 3)), int(params.get("warmup", 1))
     cpu = os.cpu_count() - 1 if cpu is None else cpu
-    interval = float(params.get("interval_s", 0) or 60.0) * width
+    interval = float(params.get("interval_s", 0) or DEFAULT_INTERVAL_S) * width
     workers = [Worker(i, dict(params, interval_s=interval), echo) for i in range(width)]
     try:
         ready = [w.result(wait=True) for w in workers]
