@@ -103,6 +103,7 @@ class FullCollections:
         self._t0 = 0.0
 
     def reset(self) -> None:
+        """Zero the counts and start counting."""
         self.count, self.cpu_s, self.all_cpu_s, self.on = 0, 0.0, 0.0, True
 
     def __call__(self, phase: str, info: dict) -> None:
@@ -121,6 +122,27 @@ class FullCollections:
 # -- child processes -------------------------------------------------------------------
 
 
+def spawn(module: str, params: dict, launcher: tuple[str, ...] = (), stdin=None,
+          **env: str) -> subprocess.Popen:
+    """``python -m module 'json-params'`` in the project root (``env`` added to this
+    process's environment), stdout and stderr piped as text."""
+    env = dict(os.environ, **env,
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([*launcher, sys.executable, "-m", module, json.dumps(params)],
+                            cwd=ROOT, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def dispatch(line: str, result: Callable[[dict], None],
+             echo: Callable[[str], None] | None) -> None:
+    """A child's stdout line: its result (the JSON on a ``MARK`` line) to ``result``, a
+    ``#`` progress line to ``echo``; anything else is dropped."""
+    if line.startswith(MARK):
+        result(json.loads(line[len(MARK):]))
+    elif line.startswith("#") and echo:
+        echo(line.rstrip())
+
+
 def run_child(module: str, params: dict, timeout: float | None = None,
               echo: Callable[[str], None] | None = None, launcher: tuple[str, ...] = ()) -> dict:
     """Run ``python -m module 'json-params'``; its result is the JSON on the ``MARK`` line.
@@ -128,34 +150,23 @@ def run_child(module: str, params: dict, timeout: float | None = None,
     Lines starting with ``#`` are progress and are passed to ``echo``. ``launcher``:
     a command that runs the child (``auditor trace -o PATH --``).
     """
-    cmd = [*launcher, sys.executable, "-m", module, json.dumps(params)]
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    result = None
+    proc = spawn(module, params, launcher)
+    results: list[dict] = []
     err_lines: list[str] = []
-
-    def drain_err() -> None:
-        for line in proc.stderr:
-            err_lines.append(line)
-
-    t = threading.Thread(target=drain_err, daemon=True)
+    t = threading.Thread(target=err_lines.extend, args=(proc.stderr,), daemon=True)
     t.start()
     deadline = None if timeout is None else time.monotonic() + timeout
     for line in proc.stdout:
-        if line.startswith(MARK):
-            result = json.loads(line[len(MARK):])
-        elif line.startswith("#") and echo:
-            echo(line.rstrip())
+        dispatch(line, results.append, echo)
         if deadline and time.monotonic() > deadline:
             proc.kill()
             break
     proc.wait()
     t.join(timeout=5)
-    if result is None:
+    if not results:
         tail = "".join(err_lines[-30:])
         raise RuntimeError(f"{module} {params} failed (exit {proc.returncode}):\n{tail}")
-    return result
+    return results[-1]
 
 
 def emit(result: dict) -> None:

@@ -33,6 +33,10 @@ class _Counter(FullCollections):
         super().__init__()
         self.promoted = self._before = 0
 
+    def reset(self) -> None:
+        super().reset()
+        self.promoted = 0
+
     def __call__(self, phase: str, info: dict) -> None:
         super().__call__(phase, info)
         if not self.on or info["generation"] != 1:
@@ -66,8 +70,7 @@ def main(params: dict) -> dict:
             try:
                 one_pass()
                 gc.collect()
-                counter.promoted = counter.count = 0
-                counter.on = True
+                counter.reset()
                 one_pass()
             finally:
                 counter.on = False

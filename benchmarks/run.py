@@ -31,6 +31,7 @@ import tempfile
 import time
 
 from benchmarks.common import ROOT, fmt_s, loadavg, machine, run_child, summary
+from benchmarks.scenario import VARIANTS
 
 SECTIONS = ("micro", "scenario", "attribution", "trace", "scale", "memory", "unit")
 BUDGETS = {"unit": 1.05, "audit": 1.10, "trace": 1.03}
@@ -119,8 +120,7 @@ def mode_children(args, params: dict, shown: dict | None = None) -> dict[str, di
             return run_child("benchmarks.scenario", dict(params, mode=mode), echo=echo)
         from benchmarks import scenario as child, sliced
 
-        mine = dict(params, mode=mode, sliced=True,
-                    variants=list(params.get("variants", child.VARIANTS)))
+        mine = dict(params, mode=mode, sliced=True)
         cpu = (args.cpu if args.cpu is not None else os.cpu_count() - 1
                - args.modes.index(mode)) % os.cpu_count()
         rows, notes, first_s = sliced.run(mine, echo, cpu=cpu)
@@ -136,7 +136,7 @@ def scenario(args) -> dict:
     out = mode_children(args, {"nodes": args.nodes, "reps": args.reps, "warmup": args.warmup,
                                "claimers": 16, "cycles": 3, "db": args.db,
                                "serial": args.serial, "gc": args.gc,
-                               "variants": (args.variants or "plain,audit,trace").split(",")})
+                               "variants": args.variants})
     for mode, res in out.items():
         v = res["variants"]
         print(f"\n  {mode}: {res['nodes']} nodes, first periodic (plain, once) "
@@ -320,9 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     args.memory_nodes = args.memory_nodes or (20 if q else 100)
     args.memory_passes = args.memory_passes or (8 if q else 50)
     args.unit_reps = args.unit_reps or (1 if q else 3)
-    kinds = {v.partition("#")[0].partition(":")[0] for v in (args.variants or "plain").split(",")}
-    if kinds - {"plain", "audit", "trace"} or "plain" not in (args.variants or "plain").split(","):
-        p.error(f"--variants {args.variants}: plain, audit, trace (NAME:SURFACE, NAME#K), "
+    given = args.variants
+    args.variants = given.split(",") if given else list(VARIANTS)
+    kinds = {v.partition("#")[0].partition(":")[0] for v in args.variants}
+    if kinds - set(VARIANTS) or "plain" not in args.variants:
+        p.error(f"--variants {given}: plain, audit, trace (NAME:SURFACE, NAME#K), "
                 "with plain among them")
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)

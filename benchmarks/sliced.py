@@ -16,18 +16,16 @@ slices. The tracer's flush interval is stretched by W for the same reason.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from typing import Callable
 
 from auditor.tracing.environment import DEFAULT_INTERVAL_S
-from benchmarks.common import MARK, ROOT
+from benchmarks.common import dispatch, spawn
 
 SLICE_S = 0.01
 
@@ -36,13 +34,9 @@ class Worker:
     """One ``benchmarks.scenario`` serve process and the lines it writes."""
 
     def __init__(self, index: int, params: dict, echo: Callable[[str], None]):
-        env = dict(os.environ, PYTHONHASHSEED="0",
-                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.index = index
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.scenario", json.dumps(dict(params, serve=True))],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+        self.proc = spawn("benchmarks.scenario", dict(params, serve=True),
+                          stdin=subprocess.PIPE, PYTHONHASHSEED="0")
         self.results: queue.Queue = queue.Queue()
         self.err: list[str] = []
         threading.Thread(target=self._read, args=(echo,), daemon=True).start()
@@ -50,10 +44,7 @@ class Worker:
 
     def _read(self, echo: Callable[[str], None]) -> None:
         for line in self.proc.stdout:
-            if line.startswith(MARK):
-                self.results.put(json.loads(line[len(MARK):]))
-            elif line.startswith("#"):
-                echo(f"[w{self.index}] {line.rstrip()}")
+            dispatch(line, self.results.put, lambda text: echo(f"[w{self.index}] {text}"))
         self.results.put(None)
 
     def result(self, wait: bool = False) -> dict | None:
