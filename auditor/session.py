@@ -205,6 +205,8 @@ class AuditSession:
             self._counted = [c for c in self._checks if hasattr(type(c), "made")]
             self._dispatch = {}
             self._errors = {}
+            if self._installation is not None:
+                self._installation.new_run()
 
     def preview(self) -> list[Finding]:
         """The current run's findings as ``end_run`` would return them now, without ending it.

@@ -88,6 +88,37 @@ class TestHooks:
         assert (event.endpoint, event.scheme, event.host, event.tls, event.timeout,
                 event.credentials) == ("database", "sqlite", "", False, 3.0, ())
 
+    def test_a_repeat_is_recorded_once_per_run(self):
+        """The same connection from the same call site holding the same locks: once per run;
+        again after ``begin_run``; another call site or a held lock is new."""
+        import sqlalchemy
+        from oslo_concurrency import lockutils
+
+        events: list = []
+        session = AuditSession(observer=lambda e: events.append(e) if isinstance(e, WireEvent)
+                               and e.endpoint == "database" else None).start()
+        engine = sqlalchemy.create_engine("sqlite://", poolclass=sqlalchemy.pool.NullPool)
+
+        def connect():
+            with engine.connect():
+                pass
+        try:
+            session.begin_run("one")
+            for _ in range(3):
+                connect()
+            with lockutils.lock("compute_resources"):
+                connect()
+                connect()
+            with engine.connect():   # another line
+                pass
+            assert [e.held for e in events] == [(), ("compute_resources",), ()]
+            assert len({e.site for e in events}) == 2
+            session.begin_run("two")
+            connect()
+            assert len(events) == 4
+        finally:
+            session.stop()
+
 
 def wire(host: str = "10.0.0.5", *, tls: bool = False, verify: bool | None = True,
          timeout: float | None = 30.0, held: tuple[str, ...] = (),

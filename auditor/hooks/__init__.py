@@ -69,6 +69,11 @@ class Installation:
         """Call ``point(event)`` on the emitting thread after each event (None: stop)."""
         self._rec.gate = point
 
+    def new_run(self) -> None:
+        """A run begins (a scenario, a test, a tracing window): events recorded once per run
+        (``Recorder.first``) are recorded again."""
+        self._rec.new_run()
+
     def adopt(self, rt: Any) -> None:
         """State-audit a ResourceTracker constructed before ``install``."""
         if self._rec.active:

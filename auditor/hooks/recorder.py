@@ -12,6 +12,7 @@ __all__ = ["Recorder", "ErrorHandler", "owner", "guarded", "enter", "leave", "ou
 
 ErrorHandler = Callable[[BaseException, str], None]
 _Step = TypeVar("_Step", bound=Callable[..., Any])
+_ONCE_MAX = 1 << 14
 
 
 def owner() -> int:
@@ -46,6 +47,7 @@ class Recorder:
         self.lock_exc: dict[int, BaseException] = {}   # owner -> exception seen leaving the semaphore
         self._emitting: set[int] = set()
         self.extras: dict[str, object] = {}            # per-surface state of this installation
+        self._once: set = set()                        # keys ``first`` has seen this run
         #: called with every event after the sink: the explorer's decision point (``explore``)
         self.gate: Callable[[Event], None] | None = None
 
@@ -56,6 +58,22 @@ class Recorder:
     def held_by(self, who: int) -> tuple[str, ...]:
         stack = self.held.get(who)
         return tuple(stack) if stack else ()
+
+    def first(self, key: object) -> bool:
+        """Whether ``key`` is new this run (then it is remembered): for an event whose
+        repeats tell a check nothing new. Forgets everything past ``_ONCE_MAX`` keys (a
+        repeat is then recorded again) and at ``new_run``."""
+        once = self._once
+        if key in once:
+            return False
+        if len(once) >= _ONCE_MAX:
+            once.clear()
+        once.add(key)
+        return True
+
+    def new_run(self) -> None:
+        """A run begins: every ``first`` key is new again."""
+        self._once = set()
 
     def emit(self, event: Event) -> None:
         """Hand ``event`` to the sink; events the sink itself causes are dropped."""

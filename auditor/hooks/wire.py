@@ -11,6 +11,10 @@ Three narrow points, each where the final values exist:
 - oslo.messaging ``BaseDriver.__init__``: the transport URL's hosts and credentials and, for
   RabbitMQ, its ``ssl`` options, once per transport (``adopt``: nova's transports made
   before installation).
+
+Each is recorded once per run for the same channel, credentials, call site and held locks
+(``Recorder.first``): the checks judge one finding per call site, and nova opens a SQLite
+connection for every database access.
 """
 
 from __future__ import annotations
@@ -48,10 +52,13 @@ def _emit(rec: Recorder, endpoint: str, scheme: str, host: str, port: Any, tls: 
           verify: bool | None, client_cert: bool, timeout: Any, retries: int | None,
           auth: str, credentials: tuple[WireCredential, ...]) -> None:
     who = owner()
-    rec.emit(WireEvent(*rec.stamp(who), endpoint, scheme, host or "",
-                       int(port) if port else None, tls, verify, client_cert,
-                       _seconds(timeout), retries, auth, credentials,
-                       site_outside(_LIBRARIES), rec.held_by(who)))
+    facts = (endpoint, scheme, host or "", int(port) if port else None, tls, verify,
+             client_cert, _seconds(timeout), retries, auth, credentials)
+    where, held = site_outside(_LIBRARIES), rec.held_by(who)
+    # A repeat (same channel, credentials, call site and held locks) tells no check anything
+    # new: nova opens a SQLite connection per database access, ~20 per node per pass.
+    if rec.first((facts, where, held)):
+        rec.emit(WireEvent(*rec.stamp(who), *facts, where, held))
 
 
 def _seconds(timeout: Any) -> float | None:
