@@ -607,6 +607,22 @@ class TestLivePeriodic:
         assert exit_.exc_type and exit_.under_lock and dict(exit_.state).keys() == {
             "tracked_instances", "nodes"}
 
+    def test_snapshot_rows_read_at_once_or_field_by_field_agree(self):
+        """A node with every field set is read in one call per node, one with a field unset
+        field by field: the ``nodes`` value is the same rows either way."""
+        from nova import objects
+
+        from auditor.hooks import tracker as tracker_hook
+
+        objects.register_all()
+        full = objects.ComputeNode(uuid="b-full", memory_mb_used=1, vcpus_used=2,
+                                   local_gb_used=3, running_vms=4)
+        partial = objects.ComputeNode(uuid="a-part", memory_mb_used=5)
+        assert tracker_hook._nodes_value([full]) == "b-full:1/2/3/4"
+        assert tracker_hook._nodes_value([full, partial]) == "a-part:5/?/?/?,b-full:1/2/3/4"
+        full.vcpus_used = 7
+        assert tracker_hook._nodes_value([full]) == "b-full:1/7/3/4"
+
     def test_bookkeeping_errors_never_reach_nova(self, hooks_cluster, monkeypatch):
         """A failing sink and a failing snapshot go to on_error; the periodic still completes."""
         from auditor.hooks import tracker as tracker_hook

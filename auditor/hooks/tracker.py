@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import time
 import types
 import weakref
@@ -137,6 +138,15 @@ _ROWS: dict[tuple, str] = {}   # a node's raw field values -> its row (most node
 _ROWS_MAX = 1 << 16
 
 
+def _row(raw: tuple) -> str:
+    """The row of a node's raw field values (``_UNSET``: "?"), remembered."""
+    vals = ["?" if value is _UNSET else str(value) for value in raw]
+    if len(_ROWS) >= _ROWS_MAX:
+        _ROWS.clear()
+    row = _ROWS[raw] = f"{vals[0]}:" + "/".join(vals[1:])
+    return row
+
+
 def _node_row(cn: Any, stock: Any) -> str:
     """``uuid:memory_mb_used/vcpus_used/local_gb_used/running_vms`` of one compute node.
 
@@ -149,17 +159,30 @@ def _node_row(cn: Any, stock: Any) -> str:
         try:
             get = vars(cn).get
             raw = tuple([get(key, _UNSET) for key in _NODE_KEYS])
-            row = _ROWS.get(raw)
-            if row is None:
-                vals = ["?" if value is _UNSET else str(value) for value in raw]
-                row = f"{vals[0]}:" + "/".join(vals[1:])
-                if len(_ROWS) >= _ROWS_MAX:
-                    _ROWS.clear()
-                _ROWS[raw] = row
-            return row
+            return _ROWS.get(raw) or _row(raw)
         except Exception:
             pass
     return f"{_field(cn, 'uuid')}:" + "/".join(_field(cn, f) for f in _NODE_FIELDS)
+
+
+_raw_fields = operator.itemgetter(*_NODE_KEYS)
+
+
+def _nodes_value(cns: list) -> str:
+    """Every node's row, sorted and joined. When every node is a stock versioned object with
+    every field set (a tracker's nodes after the first periodic), each node's raw values
+    are read in one C call and its row looked up by them."""
+    stock = _stock_is_set()
+    if stock and all(getattr(kind, "obj_attr_is_set", None) is stock
+                     for kind in {type(cn) for cn in cns}):
+        try:
+            raws = [_raw_fields(vars(cn)) for cn in cns]
+        except (KeyError, TypeError):   # a field not set (``_node_row`` says "?"), no vars
+            pass
+        else:
+            rows = _ROWS
+            return ",".join(sorted([rows.get(raw) or _row(raw) for raw in raws]))
+    return ",".join(sorted([_node_row(cn, stock) for cn in cns]))
 
 
 def _snapshot(rt: Any) -> tuple[tuple[str, str], ...]:
@@ -167,10 +190,8 @@ def _snapshot(rt: Any) -> tuple[tuple[str, str], ...]:
     state = vars(rt)
     instances = containers.unwrap(state.get("tracked_instances", ()))
     nodes = containers.unwrap(state.get("compute_nodes", {}))
-    stock = _stock_is_set()
-    per_node = [_node_row(cn, stock) for cn in list(nodes.values())]
     return (("tracked_instances", ",".join(sorted(map(str, instances)))),
-            ("nodes", ",".join(sorted(per_node))))
+            ("nodes", _nodes_value(list(nodes.values()))))
 
 
 def _exc_site(exc: BaseException) -> Site | None:
