@@ -18,7 +18,9 @@ call); tracker entry points ``entry`` (the entry-point hook around a no-op
 method); tracker state ``state`` (``d[k] = v`` on a recording proxy),
 ``state-read`` (``d[k]`` through a proxy: not recorded, the proxy's C-level
 forwarding only) and ``rebind`` (``obj.attr = v`` through the tracker's
-``__setattr__`` hook). Checks alone, audited only: ``log-scan``
+``__setattr__`` hook); wire ``db-connect`` (a SQLite connection opened and closed,
+SQLAlchemy without a pool, as nova's database API does per access: the wire hook's
+repeat, recorded once per run). Checks alone, audited only: ``log-scan``
 (``SensitiveLogCheck.observe``) and ``state-check`` (``LockingCheck.observe``).
 
 Parameters: ``mode`` (``threading``, default, or ``eventlet``: nova's monkey patching
@@ -113,6 +115,7 @@ def _traced(reg, tmp):
 
 def _cases(reg):
     """name -> (plain callable, {kind: factory(session) -> callable})."""
+    import sqlalchemy
     import wrapt
     from oslo_concurrency import lockutils
 
@@ -140,6 +143,11 @@ def _cases(reg):
     def lock():
         with lockutils.lock("bench-lock"):
             pass
+
+    engine = sqlalchemy.create_engine("sqlite://", poolclass=sqlalchemy.pool.NullPool)
+
+    def db_connect():
+        engine.connect().close()
 
     def recorder(session) -> Recorder:
         rec = Recorder(session.sink, session.internal_error)
@@ -212,6 +220,7 @@ def _cases(reg):
         "state": (lambda: plain_dict.__setitem__("node", 1), made(state_write)),
         "state-read": (lambda: plain_dict["node"], made(state_read)),
         "rebind": (lambda: setattr(plain_rt, "stats", 1), made(rebind)),
+        "db-connect": (db_connect, hooks_only(db_connect)),
         "log-scan": (noop, {"audited": lambda session: (lambda: check.observe(event))}),
         "state-check": (noop, {"audited": lambda session: (lambda: lcheck.observe(access))}),
     }
