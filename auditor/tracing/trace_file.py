@@ -2,7 +2,8 @@
 
 A process's trace is ``trace-start``, then ``lock``/``call``/``entry`` spans and
 ``finding``/``coverage`` records as they are judged, then ``trace-end``. Lines
-are written whole with ``os.write`` to a file created 0600; a finding line is
+are written whole with ``os.write`` (span lines a few at a time, ``Tracer``) to a file
+created 0600; a finding line is
 ``report.model.finding_record`` redacted (``auditor.redact``), and reading a
 trace aggregates those records with ``report.model.build_report``.
 """
@@ -101,8 +102,16 @@ class _LineWriter:
         self._pid = pid
         self._encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
+    def line(self, event: str, **fields: Any) -> str:
+        """The line ``msg`` would write."""
+        return self._encode({"event": event, "pid": self._pid, **fields}) + "\n"
+
     def msg(self, event: str, **fields: Any) -> None:
-        self._out.write(self._encode({"event": event, "pid": self._pid, **fields}) + "\n")
+        self._out.write(self.line(event, **fields))
+
+    def lines(self, lines: list[str]) -> None:
+        """Several lines in one ``os.write``."""
+        self._out.write("".join(lines))
 
 
 def line_writer(fd: int, pid: int) -> _LineWriter:
