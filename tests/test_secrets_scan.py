@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from auditor.canaries import CanaryRegistry, from_config, url_passwords
@@ -283,6 +283,21 @@ class TestPatterns:
                "'auth_token': 'tok123456'} ipmi_password=hunter22")
         assert _kinds(raw)
         assert _kinds(strutils.mask_password(raw)) == []
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.sampled_from(["a", "Z", "1", "_", "+", ".", "-", ":", "/", "@", " ",
+                                     "'", "\u00e9", "://", "u:", "p@", "x" * 30, "http://u:p@"]),
+                    max_size=24).map("".join))
+    @example("a" + "x" * 30 + "://u:p@")      # the longest scheme: found
+    @example("ab" + "x" * 30 + "://u:p@")     # one longer: not
+    @example("a_b://u:p@ c://u:p@")
+    def test_url_credentials_found_where_the_regex_alone_finds_them(self, text):
+        """Looking for ``user:password@`` only where a ``://`` is finds exactly what the
+        URL regex finds scanning the whole text."""
+        from auditor.checks import secrets_scan
+
+        spans = [m.span("pw") for m in secrets_scan._URL.finditer(text)]
+        assert [m.span("pw") for m in secrets_scan._url_matches(text)] == spans
 
     def test_span_covers_the_value_only(self):
         """The reported span is the secret value, not its key."""
