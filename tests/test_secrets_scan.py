@@ -152,6 +152,18 @@ class TestVariants:
 
 
 class TestScanner:
+    def test_look_remembers_what_scan_and_patterns_find_per_short_text(self):
+        """``look`` is ``scan`` and ``patterns`` together, kept per text for the scanner's
+        life; a text longer than ``_LOOKED_LEN`` is looked at again each time."""
+        scanner = _scanner()
+        text = f"ipmi_password={CANARY} user=admin"
+        first = scanner.look(text)
+        assert first == (tuple(scanner.scan(text)), tuple(scanner.patterns(text)))
+        assert first[0] and first[1]
+        assert scanner.look(text) is first
+        long = "x " * 300 + text
+        assert scanner.look(long) == scanner.look(long) and scanner.look(long) is not \
+            scanner.look(long)
     def test_raw(self):
         """A raw canary is found with its source, form and span."""
         text = f"ipmitool -P {CANARY} power"

@@ -139,6 +139,8 @@ _VALUE = re.compile(   # a quoted value, a bracketed/printf placeholder, or a ba
 _URL = re.compile(
     r"""(?<![\w+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,30})://"""
     r"""(?P<user>[^\s:/@'"]*):(?P<pw>[^\s@/'"]+)@""")
+#: texts a ``Scanner`` remembers the findings of (``look``) before it starts again
+_LOOKED_MAX, _LOOKED_LEN = 1 << 14, 512   # at most 8 MiB of text
 #: the run of characters a ``_URL`` scheme may end with, right before ``://``
 _SCHEME_RUN = re.compile(r"[\w+.-]*\Z")
 _PEM = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
@@ -175,6 +177,7 @@ class Scanner:
         self.skipped: tuple[str, ...] = tuple(sorted(
             source for value, source in self.secrets.items() if len(value) < MIN_LENGTH))
         self._lookup: dict[str, tuple[str, str]] = {}
+        self._looked: dict[str, tuple[tuple[Hit, ...], tuple[PatternHit, ...]]] = {}
         words: list[str] = []
         per_form: list[tuple[str, str, str]] = []
         for value, source in self.secrets.items():
@@ -193,6 +196,19 @@ class Scanner:
             alternatives.append(r"(?<![\w])%s(?![\w])" % _trie_pattern(words))
         pattern = "|".join(a for a in alternatives if a)
         self._rx = re.compile(pattern) if pattern else None
+
+    def look(self, text: str) -> tuple[tuple[Hit, ...], tuple[PatternHit, ...]]:
+        """``scan(text)`` and ``patterns(text)``, remembered for this scanner per text of up
+        to ``_LOOKED_LEN`` characters: a log line recurs (lockutils' three lines per lock
+        and owner, keystoneauth's per request)."""
+        found = self._looked.get(text)
+        if found is None:
+            found = (tuple(self.scan(text)), tuple(self.patterns(text)))
+            if len(text) <= _LOOKED_LEN:
+                if len(self._looked) >= _LOOKED_MAX:
+                    self._looked.clear()
+                self._looked[text] = found
+        return found
 
     def scan(self, text: str) -> list[Hit]:
         """Every known secret in ``text``, in any of its forms, in order of position."""
