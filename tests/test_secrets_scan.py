@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from auditor.canaries import CanaryRegistry, from_config, url_passwords
@@ -152,6 +152,18 @@ class TestVariants:
 
 
 class TestScanner:
+    def test_look_remembers_what_scan_and_patterns_find_per_short_text(self):
+        """``look`` is ``scan`` and ``patterns`` together, kept per text for the scanner's
+        life; a text longer than ``_LOOKED_LEN`` is looked at again each time."""
+        scanner = _scanner()
+        text = f"ipmi_password={CANARY} user=admin"
+        first = scanner.look(text)
+        assert first == (tuple(scanner.scan(text)), tuple(scanner.patterns(text)))
+        assert first[0] and first[1]
+        assert scanner.look(text) is first
+        long = "x " * 300 + text
+        assert scanner.look(long) == scanner.look(long) and scanner.look(long) is not \
+            scanner.look(long)
     def test_raw(self):
         """A raw canary is found with its source, form and span."""
         text = f"ipmitool -P {CANARY} power"
@@ -283,6 +295,21 @@ class TestPatterns:
                "'auth_token': 'tok123456'} ipmi_password=hunter22")
         assert _kinds(raw)
         assert _kinds(strutils.mask_password(raw)) == []
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.sampled_from(["a", "Z", "1", "_", "+", ".", "-", ":", "/", "@", " ",
+                                     "'", "\u00e9", "://", "u:", "p@", "x" * 30, "http://u:p@"]),
+                    max_size=24).map("".join))
+    @example("a" + "x" * 30 + "://u:p@")      # the longest scheme: found
+    @example("ab" + "x" * 30 + "://u:p@")     # one longer: not
+    @example("a_b://u:p@ c://u:p@")
+    def test_url_credentials_found_where_the_regex_alone_finds_them(self, text):
+        """Looking for ``user:password@`` only where a ``://`` is finds exactly what the
+        URL regex finds scanning the whole text."""
+        from auditor.checks import secrets_scan
+
+        spans = [m.span("pw") for m in secrets_scan._URL.finditer(text)]
+        assert [m.span("pw") for m in secrets_scan._url_matches(text)] == spans
 
     def test_span_covers_the_value_only(self):
         """The reported span is the secret value, not its key."""

@@ -10,7 +10,7 @@ import re
 import urllib.parse
 import weakref
 import zlib
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 __all__ = [
     "Hit", "PatternHit", "Scanner", "FollowingScanner", "SANITIZE_KEYS", "variants", "redact_spans",
@@ -139,6 +139,10 @@ _VALUE = re.compile(   # a quoted value, a bracketed/printf placeholder, or a ba
 _URL = re.compile(
     r"""(?<![\w+.-])(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,30})://"""
     r"""(?P<user>[^\s:/@'"]*):(?P<pw>[^\s@/'"]+)@""")
+#: texts a ``Scanner`` remembers the findings of (``look``) before it starts again
+_LOOKED_MAX, _LOOKED_LEN = 1 << 14, 512   # at most 8 MiB of text
+#: the run of characters a ``_URL`` scheme may end with, right before ``://``
+_SCHEME_RUN = re.compile(r"[\w+.-]*\Z")
 _PEM = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 _PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 _FERNET = re.compile(r"(?<![\w-])gAAAAA[A-Za-z0-9_-]{80,}={0,2}")
@@ -173,6 +177,7 @@ class Scanner:
         self.skipped: tuple[str, ...] = tuple(sorted(
             source for value, source in self.secrets.items() if len(value) < MIN_LENGTH))
         self._lookup: dict[str, tuple[str, str]] = {}
+        self._looked: dict[str, tuple[tuple[Hit, ...], tuple[PatternHit, ...]]] = {}
         words: list[str] = []
         per_form: list[tuple[str, str, str]] = []
         for value, source in self.secrets.items():
@@ -191,6 +196,19 @@ class Scanner:
             alternatives.append(r"(?<![\w])%s(?![\w])" % _trie_pattern(words))
         pattern = "|".join(a for a in alternatives if a)
         self._rx = re.compile(pattern) if pattern else None
+
+    def look(self, text: str) -> tuple[tuple[Hit, ...], tuple[PatternHit, ...]]:
+        """``scan(text)`` and ``patterns(text)``, remembered for this scanner per text of up
+        to ``_LOOKED_LEN`` characters: a log line recurs (lockutils' three lines per lock
+        and owner, keystoneauth's per request)."""
+        found = self._looked.get(text)
+        if found is None:
+            found = (tuple(self.scan(text)), tuple(self.patterns(text)))
+            if len(text) <= _LOOKED_LEN:
+                if len(self._looked) >= _LOOKED_MAX:
+                    self._looked.clear()
+                self._looked[text] = found
+        return found
 
     def scan(self, text: str) -> list[Hit]:
         """Every known secret in ``text``, in any of its forms, in order of position."""
@@ -253,7 +271,7 @@ class Scanner:
                     found.append(PatternHit("auth-header", m.start("v"), m.end("v"),
                                             m.group()[: m.group().lower().find("-token") + 6]))
         if "://" in text:
-            for m in _URL.finditer(text):
+            for m in _url_matches(text):
                 if not masked(urllib.parse.unquote(m.group("pw"))):
                     found.append(PatternHit("url-credentials", m.start("pw"), m.end("pw"),
                                             m.group("scheme")))
@@ -291,6 +309,21 @@ class Scanner:
             if all(hit.end <= k.start or hit.start >= k.end for k in kept):
                 kept.append(hit)
         return sorted(kept, key=lambda h: h.start)
+
+
+def _url_matches(text: str) -> Iterator[re.Match]:
+    """``_URL.finditer(text)``, tried only where a ``://`` is: the regex alone tries every
+    letter of the text as a scheme's start (~26 µs on a 300-character curl line)."""
+    q = text.find("://")
+    while q >= 0:
+        run = _SCHEME_RUN.search(text, max(0, q - 32), q)
+        start = run.start() if run else q
+        m = _URL.match(text, start) if q - start <= 31 else None
+        if m is not None:
+            yield m
+            q = text.find("://", m.end())
+        else:
+            q = text.find("://", q + 1)
 
 
 def redact_spans(text: str, spans: Iterable[tuple[int, int, str]],

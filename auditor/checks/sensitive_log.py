@@ -148,8 +148,9 @@ class SensitiveLogCheck:
             fields.append(("exc_text", event.exc_text))
         in_message: set[str] = set()
         for field, text in fields:
-            hits = scanner.scan(text)
-            shapes = scanner.patterns(text) if self._patterns else []
+            hits, shapes = scanner.look(text)
+            if not self._patterns:
+                shapes = ()
             if not hits and not shapes:
                 continue
             shapes = [p for p in shapes if all(p.end <= h.start or p.start >= h.end
