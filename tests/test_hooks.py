@@ -615,13 +615,14 @@ class TestLivePeriodic:
         from auditor.hooks import tracker as tracker_hook
 
         objects.register_all()
-        full = objects.ComputeNode(uuid="b-full", memory_mb_used=1, vcpus_used=2,
-                                   local_gb_used=3, running_vms=4)
-        partial = objects.ComputeNode(uuid="a-part", memory_mb_used=5)
-        assert tracker_hook._nodes_value([full]) == "b-full:1/2/3/4"
-        assert tracker_hook._nodes_value([full, partial]) == "a-part:5/?/?/?,b-full:1/2/3/4"
+        a, b = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+        full = objects.ComputeNode(uuid=b, memory_mb_used=1, vcpus_used=2, local_gb_used=3,
+                                   running_vms=4)
+        partial = objects.ComputeNode(uuid=a, memory_mb_used=5)
+        assert tracker_hook._nodes_value([full]) == f"{b}:1/2/3/4"
+        assert tracker_hook._nodes_value([full, partial]) == f"{a}:5/?/?/?,{b}:1/2/3/4"
         full.vcpus_used = 7
-        assert tracker_hook._nodes_value([full]) == "b-full:1/7/3/4"
+        assert tracker_hook._nodes_value([full]) == f"{b}:1/7/3/4"
 
     def test_bookkeeping_errors_never_reach_nova(self, hooks_cluster, monkeypatch):
         """A failing sink and a failing snapshot go to on_error; the periodic still completes."""
