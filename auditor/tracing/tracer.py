@@ -10,10 +10,11 @@ entry points, findings (flushed as they are judged, every ``interval`` seconds
 and at exit) and coverage. Log records and state accesses are judged but not
 written. The file is created 0600, written with one ``os.write`` per line (span
 lines: together, at the first point between operations ``SPAN_DELAY_S`` after the
-oldest was recorded, and at every flush, signal and exit), reopened by forked children, and never holds a secret: the values of
-``secret=True`` options become canaries once ``nova.config.parse_args`` returns,
-the secrets of ``AUDITOR_SECRETS_FILE`` are watched as keyed hashes, and findings are
-redacted against every canary before they are written.
+oldest was recorded, and at every flush, signal and exit), reopened by forked
+children, and never holds a secret: the values of ``secret=True`` options become
+canaries once ``nova.config.parse_args`` returns, the secrets of
+``AUDITOR_SECRETS_FILE`` are watched as keyed hashes, and findings are redacted
+against every canary before they are written.
 """
 
 from __future__ import annotations
