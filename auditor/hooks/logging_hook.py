@@ -65,6 +65,22 @@ def _safe_repr(value: Any) -> str:
         return f"<repr failed: {type(exc).__name__}>"
 
 
+def _reprs(values: Any) -> tuple[str, ...]:
+    """``_safe_repr`` of each value (one call for all when none fails)."""
+    try:
+        return tuple([repr(v) for v in values])
+    except Exception:
+        return tuple([_safe_repr(v) for v in values])
+
+
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, answered without the ABC for dicts and tuples."""
+    kind = type(value)
+    if kind is dict:
+        return True
+    return kind is not tuple and isinstance(value, Mapping)
+
+
 def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> LogEvent:
     """The event of a built record."""
     state = record.__dict__
@@ -84,7 +100,7 @@ def _forced_event(rec: Recorder, name: str, level: int, fn: str, lno: int, msg: 
                   extra: Mapping | None = None, sinfo: str | None = None) -> LogEvent:
     """The event of a record ``makeRecord(name, level, ...)`` would build, from its
     arguments (``LogRecord``'s treatment of a lone mapping argument and ``extra`` kept)."""
-    if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+    if args and len(args) == 1 and _is_mapping(args[0]) and args[0]:
         args = args[0]
     items: tuple = ()
     if extra is not None:
@@ -103,10 +119,12 @@ def _forced_event(rec: Recorder, name: str, level: int, fn: str, lno: int, msg: 
 def _log_event(rec: Recorder, name: str, level: int, fn: str | None, lno: int | None,
                func: str | None, msg: Any, args: Any, message: str, extra: tuple,
                exc_info: Any, exc_text: str | None, sinfo: str | None) -> LogEvent:
-    if isinstance(args, Mapping):
-        reprs = tuple(_safe_repr(v) for v in args.values())
+    if type(args) is tuple:
+        reprs = _reprs(args)
+    elif _is_mapping(args):
+        reprs = _reprs(args.values())
     elif isinstance(args, tuple):
-        reprs = tuple(_safe_repr(v) for v in args)
+        reprs = _reprs(args)
     elif args is None:
         reprs = ()
     else:
@@ -117,7 +135,8 @@ def _log_event(rec: Recorder, name: str, level: int, fn: str | None, lno: int | 
         exc_text = (exc_text or "") + sinfo
     who = owner()
     return LogEvent(*rec.stamp(who), name, level, at(fn or "?", lno or 0, func or "?"),
-                    str(msg), reprs, message, tuple((k, _safe_repr(v)) for k, v in extra),
+                    str(msg), reprs, message,
+                    tuple([(k, _safe_repr(v)) for k, v in extra]) if extra else (),
                     exc_text, rec.held_by(who))
 
 

@@ -47,14 +47,20 @@ _LIBRARIES = ("keystoneauth1/", "openstack/", "requests/", "urllib3/", "sqlalche
 _PG_TLS = {"require": False, "verify-ca": True, "verify-full": True}
 
 
+def _facts(endpoint: str, scheme: str, host: str, port: Any, tls: bool, verify: bool | None,
+           client_cert: bool, timeout: Any, retries: int | None, auth: str,
+           credentials: tuple[WireCredential, ...]) -> tuple:
+    """A ``WireEvent``'s fields after its head and before its call site."""
+    return (endpoint, scheme, host or "", int(port) if port else None, tls, verify,
+            client_cert, _seconds(timeout), retries, auth, credentials)
+
+
 @guarded("wire.emit")
-def _emit(rec: Recorder, endpoint: str, scheme: str, host: str, port: Any, tls: bool,
-          verify: bool | None, client_cert: bool, timeout: Any, retries: int | None,
-          auth: str, credentials: tuple[WireCredential, ...]) -> None:
+def _emit(rec: Recorder, facts: tuple) -> None:
     who = owner()
-    facts = (endpoint, scheme, host or "", int(port) if port else None, tls, verify,
-             client_cert, _seconds(timeout), retries, auth, credentials)
-    where, held = site_outside(_LIBRARIES), rec.held_by(who)
+    stack = rec.held.get(who)
+    held = tuple(stack) if stack else ()
+    where = site_outside(_LIBRARIES)
     # A repeat (same channel, credentials, call site and held locks) tells no check anything
     # new: nova opens a SQLite connection per database access, ~20 per node per pass.
     if rec.first((facts, where, held)):
@@ -158,11 +164,12 @@ def _http(rec: Recorder, who: int, session: Any, args: tuple, kwargs: dict, at: 
         creds.append(WireCredential("basic-auth", str(basic[1])))
     connect, status = (_arg(args, kwargs, at, n) for n in ("connect_retries",
                                                             "status_code_retries"))
-    _emit(rec, ENDPOINTS.get(service, service or "http"), scheme, host, port,
-          scheme == "https", kwargs.get("verify", True) is not False, bool(kwargs.get("cert")),
-          kwargs.get("timeout"), (connect if isinstance(connect, int) else 0)
-          + (status if isinstance(status, int) else 0), _qualname(plugin),
-          tuple(creds) + in_url)
+    _emit(rec, _facts(ENDPOINTS.get(service, service or "http"), scheme, host, port,
+                      scheme == "https", kwargs.get("verify", True) is not False,
+                      bool(kwargs.get("cert")), kwargs.get("timeout"),
+                      (connect if isinstance(connect, int) else 0)
+                      + (status if isinstance(status, int) else 0), _qualname(plugin),
+                      tuple(creds) + in_url))
 
 
 def _issued_token(plugin: Any) -> str | None:
@@ -197,7 +204,20 @@ def _connect_wrapper(rec: Recorder, attr: str):
 
 @guarded("wire.database")
 def _database(rec: Recorder, dialect: Any, params: dict) -> None:
+    """A connection's facts; worked out again only when a dialect's connect arguments
+    changed (nova opens a connection per database access, with the same arguments)."""
     name = getattr(dialect, "name", "database")
+    known = rec.extras.setdefault("wire.database", {})   # name -> (arguments, facts), last
+    last = known.get(name)
+    if last is not None and last[0] == params:
+        facts = last[1]
+    else:
+        facts = _database_facts(name, params)
+        known[name] = (dict(params), facts)
+    _emit(rec, facts)
+
+
+def _database_facts(name: str, params: dict) -> tuple:
     password = params.get("password") or params.get("passwd")
     sslmode = str(params.get("sslmode") or "")
     ssl = params.get("ssl") if isinstance(params.get("ssl"), dict) else {}
@@ -211,9 +231,9 @@ def _database(rec: Recorder, dialect: Any, params: dict) -> None:
         tls, verify = False, None
     cert = bool(params.get("sslcert") or ssl.get("cert") or params.get("ssl_cert"))
     timeout = params.get("connect_timeout", params.get("timeout"))
-    _emit(rec, "database", name, "" if name == "sqlite" else str(params.get("host") or ""),
-          params.get("port"), tls, verify, cert, timeout, None, f"{name} password",
-          (WireCredential("password", str(password)),) if password else ())
+    return _facts("database", name, "" if name == "sqlite" else str(params.get("host") or ""),
+                  params.get("port"), tls, verify, cert, timeout, None, f"{name} password",
+                  (WireCredential("password", str(password)),) if password else ())
 
 
 # -- oslo.messaging -----------------------------------------------------------------------
@@ -236,10 +256,11 @@ def _transport(rec: Recorder, driver: Any) -> None:
     hosts = list(getattr(url, "hosts", None) or ()) or [None]
     for host in hosts:
         password = getattr(host, "password", None)
-        _emit(rec, "message-bus", scheme, getattr(host, "hostname", "") or "",
-              getattr(host, "port", None), bool(ssl and ssl[0]), ssl[1] if ssl and ssl[0] else None,
-              bool(ssl and ssl[2]), timeout, None, f"{scheme} password",
-              (WireCredential("url-password", str(password)),) if password else ())
+        _emit(rec, _facts("message-bus", scheme, getattr(host, "hostname", "") or "",
+                          getattr(host, "port", None), bool(ssl and ssl[0]),
+                          ssl[1] if ssl and ssl[0] else None, bool(ssl and ssl[2]), timeout,
+                          None, f"{scheme} password",
+                          (WireCredential("url-password", str(password)),) if password else ()))
 
 
 def adopt(rec: Recorder) -> None:

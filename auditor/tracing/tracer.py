@@ -74,7 +74,7 @@ class Tracer:
         self._io = threading.Lock()
         self._flushing = threading.Lock()
         self._spans = SpanRecorder(self._span)
-        self._span_lines: collections.deque[str] = collections.deque()
+        self._span_lines: collections.deque[tuple[str, dict]] = collections.deque()
         self._span_t = 0.0   # when the oldest waiting span line was recorded
         self._written: set[str] = set()    # fingerprints on file: later ones wait for a flush
         self._carry: dict[str, tuple[dict, int]] = {}   # fingerprint -> (last line, windows)
@@ -198,24 +198,26 @@ class Tracer:
             self.write("finding", carried=windows, **fields)
 
     def _span(self, event: str, **fields: Any) -> None:
-        """Keep a span line for ``_write_spans``."""
+        """Keep a span line's fields for ``_write_spans``, which encodes them."""
         if self._stopped:
+            return
+        if not self._span_lines:
+            self._span_t = time.monotonic()
+        self._span_lines.append((event, fields))
+
+    def _write_spans(self) -> None:
+        """Encode the waiting span lines and write them in one ``os.write`` (each line whole):
+        encoded together, not one by one between the audited code's operations."""
+        waiting, batch = self._span_lines, []
+        while waiting:
+            batch.append(waiting.popleft())
+        if not batch:
             return
         self._ensure_open()
         log = self._log
         if log is not None:
-            if not self._span_lines:
-                self._span_t = time.monotonic()
-            self._span_lines.append(log.line(event, **fields))
-
-    def _write_spans(self) -> None:
-        """Write the waiting span lines in one ``os.write`` (each line whole)."""
-        waiting, batch = self._span_lines, []
-        while waiting:
-            batch.append(waiting.popleft())
-        log = self._log
-        if batch and log is not None:
-            log.lines(batch)
+            line = log.line
+            log.lines([line(event, **fields) for event, fields in batch])
 
     def write(self, event: str, **fields: Any) -> None:
         """One line, written through and flushed before returning."""
