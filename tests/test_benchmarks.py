@@ -46,3 +46,20 @@ def test_sliced_workers_take_every_variant_once_per_repetition():
         (0, "plain"), (0, "plain#2"), (1, "plain"), (1, "plain#2")}
     assert all(r["cpu_s"] > 0 and r["claims"] == 2 and not r["errors"] for r in rows)
     assert any("pinned to CPU" in line for line in lines)
+
+
+def test_steps_times_every_guarded_hook_step_in_a_pass():
+    """``benchmarks.steps`` finds the hooks' guarded steps and times them in a real pass:
+    a traced pass takes lock, entry-point and report-client steps, each called and timed."""
+    from auditor.hooks import locks
+    from benchmarks import steps
+
+    before = locks._acquired
+    result = steps.main({"nodes": 2, "claimers": 1, "cycles": 1, "variants": ["trace"]})
+    assert result["guarded_steps"] >= 10
+    pieces = result["variants"]["trace"]["pieces"]
+    for where in ("locks.acquire", "locks.release", "tracker.entry", "external_calls.emit",
+                  "hand-over (Recorder.emit)"):
+        assert pieces[where]["calls"] > 0 and pieces[where]["s"] > 0, where
+    assert 0 < result["variants"]["trace"]["steps_s"] < result["variants"]["trace"]["pass_cpu_s"]
+    assert locks._acquired is before   # the timed steps are taken out again
