@@ -162,6 +162,19 @@ class TestSensitiveLogCheck:
         (finding,) = _run(check, _event(f"token {late}"))
         assert finding.evidence["source"] == "context.auth_token"
 
+    def test_a_quiet_event_is_remembered_until_the_secrets_change(self, registry):
+        """An event that held nothing is not looked at again while the scanner is the same
+        (lockutils' lines recur every pass); a secret added later makes a new scanner, and
+        the same text is looked at again and found."""
+        text = "connected to s3cr3t-value-added-later-0001 in 2 ms"
+        check = SensitiveLogCheck(registry)
+        assert _run(check, _event(text), _event(text)) == []
+        assert len(check._following.quiet) == 1
+        registry.add("s3cr3t-value-added-later-0001", "conf.placement.password")
+        (finding,) = _run(check, _event(text))
+        assert finding.evidence["source"] == "conf.placement.password"
+        assert check._following.quiet == set()
+
     def test_plain_mapping_registry(self, canary):
         """A plain value->source mapping works as the registry."""
         check = SensitiveLogCheck({canary: "conf.placement.password"})

@@ -370,6 +370,9 @@ class FollowingScanner:
         self._follows = hasattr(registry, "version") and hasattr(registry, "secrets")
         self._version: int | None = None
         self._scanner = Scanner({} if self._follows else registry)
+        #: what a user of the scanner found nothing in (its own keys): forgotten with the
+        #: scanner, kept for as long as the scanner is the registry's
+        self.quiet: set = _quiet(self._scanner)
 
     def __deepcopy__(self, memo: dict) -> "FollowingScanner":
         """A cache of its registry: a copy of a check (``AuditSession.preview``) shares it."""
@@ -379,12 +382,24 @@ class FollowingScanner:
     def current(self) -> Scanner:
         if self._follows and self._registry.version != self._version:
             self._version, self._scanner = _shared(self._registry)
+            self.quiet = _quiet(self._scanner)
         return self._scanner
 
 
 #: registry -> (version, its Scanner): built once per version, shared by every check of every
 #: run (a build is ~0.4 s with 1,000 canaries; runs and tracing windows start new checks).
 _BUILT: "weakref.WeakKeyDictionary[Any, tuple[int, Scanner]]" = weakref.WeakKeyDictionary()
+
+
+#: scanner -> ``FollowingScanner.quiet``, shared by every check that uses the scanner
+_QUIET: "weakref.WeakKeyDictionary[Scanner, set]" = weakref.WeakKeyDictionary()
+
+
+def _quiet(scanner: Scanner) -> set:
+    found = _QUIET.get(scanner)
+    if found is None:
+        found = _QUIET[scanner] = set()
+    return found
 
 
 def _shared(registry: Any) -> tuple[int, Scanner]:

@@ -47,6 +47,8 @@ PATTERN = Rule(
 RULES: tuple[Rule, ...] = (CANARY, PATTERN)
 
 _EXCERPT = 160
+#: log events remembered as quiet per scanner, and their longest text
+_QUIET_MAX, _QUIET_LEN = 1 << 14, 512
 _LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 _KINDS = {
     "url-credentials": "A {label} URL with a password",
@@ -77,6 +79,13 @@ def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
+
+
+def _small(event: LogEvent) -> bool:
+    """Whether every text of ``event`` is short enough to remember it by (no exception)."""
+    return (event.exc_text is None and len(event.message) <= _QUIET_LEN
+            and all(len(text) <= _QUIET_LEN for text in event.args)
+            and all(len(value) <= _QUIET_LEN for _, value in event.extra))
 
 
 def _level_name(level: int) -> str:
@@ -137,7 +146,20 @@ class SensitiveLogCheck:
         """Record the secrets in a ``LogEvent``; findings come out of ``finish()``."""
         if not isinstance(event, LogEvent):
             return ()
-        scanner = self.scanner
+        following = self._following
+        scanner, quiet = following.current, following.quiet
+        # an event found to hold nothing, with every rule on, recurs as often as not
+        key = (event.message, event.args, event.extra, event.exc_text)
+        if key in quiet:
+            return ()
+        if not self._look(scanner, event) and self._patterns and _small(event):
+            if len(quiet) >= _QUIET_MAX:
+                quiet.clear()
+            quiet.add(key)
+        return ()
+
+    def _look(self, scanner: Scanner, event: LogEvent) -> bool:
+        """Record what ``event`` holds; whether it held anything."""
         message = event.message
         fields: list[tuple[str, str]] = [("message", message)]
         # an argument shown verbatim in the message can hold nothing the message lacks
@@ -147,12 +169,14 @@ class SensitiveLogCheck:
         if event.exc_text:
             fields.append(("exc_text", event.exc_text))
         in_message: set[str] = set()
+        held = False
         for field, text in fields:
             hits, shapes = scanner.look(text)
             if not self._patterns:
                 shapes = ()
             if not hits and not shapes:
                 continue
+            held = True
             shapes = [p for p in shapes if all(p.end <= h.start or p.start >= h.end
                                                 for h in hits)]
             is_arg = field.startswith("args[")
@@ -169,7 +193,7 @@ class SensitiveLogCheck:
             if field == "message":
                 in_message.update(h.source for h in hits)
                 in_message.update(p.kind for p in shapes)
-        return ()
+        return held
 
     def _record(self, event: LogEvent, rule: Rule, name: str, field: str, text: str,
                 hits: list[Hit], shapes: list[PatternHit], focus: tuple[int, int],
