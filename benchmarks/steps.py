@@ -14,7 +14,9 @@ timed: the wrappers around the steps (wrapt's dispatch, the checks of ``rec.acti
 the recording proxies' forwarding.
 
 Per variant (``trace``, ``audit``, ``trace:SURFACE``, ...), after one unmeasured pass: the
-pass's process CPU, the steps' total, and each piece's calls and microseconds per call.
+pass's process CPU, the steps' total, and each piece's calls and microseconds per call
+(the ``top`` pieces by time, default 16). The workload's compute service is removed at
+the end, so that later clusters in the same process get all their nodes.
 The pass is ``benchmarks.calls``'s (serial; ``"contended": true``, eventlet only: the
 scenario's contended pass, every greenthread on this OS thread, where the clock sees it).
 
@@ -138,21 +140,26 @@ def main(params: dict) -> dict:
     from scenarios import mode
 
     mode.apply(params.get("mode", "threading"))
+    from auditor.canaries import CanaryRegistry
+
     clocks = _Clocks()
     n_steps, undo = install(clocks)   # the wrappers look their steps up when called
+    work = None
     try:
-        return _measure(params, clocks, n_steps)
+        canaries = CanaryRegistry()
+        work = Workload.counted(params, 30, canaries.plant)
+        return _passes(params, clocks, n_steps, work, canaries)
     finally:
+        if work is not None:
+            work.cluster.close()   # its compute service would take nodes from later clusters
         undo()
 
 
-def _measure(params: dict, clocks: _Clocks, n_steps: int) -> dict:
-    from auditor.canaries import CanaryRegistry
+def _passes(params: dict, clocks: _Clocks, n_steps: int, work: Workload, canaries) -> dict:
+    """Two passes per variant, the second measured."""
     from benchmarks.scenario import _Variant
 
     variants = params.get("variants") or ["trace", "audit"]
-    canaries = CanaryRegistry()
-    work = Workload.counted(params, 30, canaries.plant)
     one_pass = work.counted_pass(bool(params.get("contended")))
     tmp = tempfile.mkdtemp(prefix="bench-steps-")
     top = int(params.get("top", 16))

@@ -55,7 +55,8 @@ def test_steps_times_every_guarded_hook_step_in_a_pass():
     from benchmarks import steps
 
     before = locks._acquired
-    result = steps.main({"nodes": 2, "claimers": 1, "cycles": 1, "variants": ["trace"]})
+    result = steps.main({"nodes": 2, "claimers": 1, "cycles": 1, "variants": ["trace"],
+                         "top": 100})
     assert result["guarded_steps"] >= 10
     pieces = result["variants"]["trace"]["pieces"]
     for where in ("locks.acquire", "locks.release", "tracker.entry", "external_calls.emit",
