@@ -58,9 +58,7 @@ def _facts(endpoint: str, scheme: str, host: str, port: Any, tls: bool, verify: 
 @guarded("wire.emit")
 def _emit(rec: Recorder, facts: tuple) -> None:
     who = owner()
-    stack = rec.held.get(who)
-    held = tuple(stack) if stack else ()
-    where = site_outside(_LIBRARIES)
+    where, held = site_outside(_LIBRARIES), rec.held_by(who)
     # A repeat (same channel, credentials, call site and held locks) tells no check anything
     # new: nova opens a SQLite connection per database access, ~20 per node per pass.
     if rec.first((facts, where, held)):
