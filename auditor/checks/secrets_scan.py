@@ -372,7 +372,7 @@ class FollowingScanner:
         self._scanner = Scanner({} if self._follows else registry)
         #: what a user of the scanner found nothing in (its own keys): forgotten with the
         #: scanner, kept for as long as the scanner is the registry's
-        self.quiet: set = _quiet(self._scanner)
+        self.quiet: set = _QUIET.setdefault(self._scanner, set())
 
     def __deepcopy__(self, memo: dict) -> "FollowingScanner":
         """A cache of its registry: a copy of a check (``AuditSession.preview``) shares it."""
@@ -382,7 +382,7 @@ class FollowingScanner:
     def current(self) -> Scanner:
         if self._follows and self._registry.version != self._version:
             self._version, self._scanner = _shared(self._registry)
-            self.quiet = _quiet(self._scanner)
+            self.quiet = _QUIET.setdefault(self._scanner, set())
         return self._scanner
 
 
@@ -393,13 +393,6 @@ _BUILT: "weakref.WeakKeyDictionary[Any, tuple[int, Scanner]]" = weakref.WeakKeyD
 
 #: scanner -> ``FollowingScanner.quiet``, shared by every check that uses the scanner
 _QUIET: "weakref.WeakKeyDictionary[Scanner, set]" = weakref.WeakKeyDictionary()
-
-
-def _quiet(scanner: Scanner) -> set:
-    found = _QUIET.get(scanner)
-    if found is None:
-        found = _QUIET[scanner] = set()
-    return found
 
 
 def _shared(registry: Any) -> tuple[int, Scanner]:
