@@ -55,19 +55,16 @@ class _Clocks:
         self.calls.clear()
         self.outer = 0.0
 
-    def step(self, where: str, default: Any, step: Callable[..., Any]) -> Callable[..., Any]:
-        """``guarded(where, default)(step)``, timed."""
+    def step(self, where: str, run: Callable[..., Any]) -> Callable[..., Any]:
+        """The guarded step ``run`` (``guarded(where)``'s wrapper, errors handled there), timed."""
         depth, inner, calls = self._depth, self.inner, self.calls
 
-        def run(rec, *args):
+        def timed(rec, *args):
             d = getattr(depth, "d", 0)
             depth.d = d + 1
             t0 = _clock()
             try:
-                return step(rec, *args)
-            except Exception as exc:  # noqa: BLE001 - as ``guarded`` does
-                rec.error(exc, where)
-                return default
+                return run(rec, *args)
             finally:
                 spent = _clock() - t0
                 depth.d = d
@@ -75,7 +72,7 @@ class _Clocks:
                 calls[where] += 1
                 if d == 0:
                     self.outer += spent
-        return run
+        return timed
 
     def piece(self, owner: Any, attr: str, label: str) -> Callable[[], None]:
         """Time ``owner.attr`` (a function or method) as ``label``; returns the undo."""
@@ -122,8 +119,8 @@ def install(clocks: _Clocks) -> tuple[int, Callable[[], None]]:
     steps = _guarded_steps()
     undo = [lambda m=module, a=attr, f=fn: setattr(m, a, f) for module, attr, fn in steps]
     for module, attr, fn in steps:
-        cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
-        setattr(module, attr, clocks.step(cells["where"], cells["default"], cells["step"]))
+        where = fn.__closure__[fn.__code__.co_freevars.index("where")].cell_contents
+        setattr(module, attr, clocks.step(where, fn))
     undo += [clocks.piece(Recorder, "emit", "hand-over (Recorder.emit)"),
              clocks.piece(AuditSession, "_drain", "judging (AuditSession._drain)"),
              clocks.piece(Tracer, "_announce", "tracer: findings at points (_announce)"),
