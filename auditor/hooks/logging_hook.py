@@ -3,7 +3,7 @@
 ``Logger.handle`` emits a ``LogEvent`` for every record of a captured logger.
 With ``force_debug`` (the default: audits and scenario runs) records are
 captured from DEBUG up whatever the configuration: ``Logger.isEnabledFor``
-answers True for captured loggers, and ``Logger.makeRecord``, for a record that
+answers True for captured loggers (not on threads whose events the session drops), and ``Logger.makeRecord``, for a record that
 exists only because of that ("forced"), captures the event from its arguments
 and returns a placeholder that ``handle`` drops: no ``LogRecord`` is built for
 it (one is, with a custom record factory) and filters and handlers never see
@@ -144,7 +144,7 @@ def _is_enabled_for_wrapper(rec: Recorder, attr: str):
     def wrapper(wrapped, instance, args, kwargs):
         if rec.active and args and _is_captured(instance):
             try:
-                if args[0] >= logging.DEBUG:
+                if args[0] >= logging.DEBUG and not rec.ignored():
                     return True
             except Exception:
                 pass
