@@ -108,7 +108,8 @@ class TestHooks:
                 thread.join()
         finally:
             installation.uninstall()
-        assert [e.thread for e in events if isinstance(e, WireEvent)] == ["audited-1"]
+        assert [e.thread for e in events if isinstance(e, WireEvent)
+                and e.thread != "MainThread"] == ["audited-1"]   # install adopts transports there
 
     def test_a_repeat_is_recorded_once_per_run(self):
         """The same connection from the same call site holding the same locks: once per run;
