@@ -152,9 +152,14 @@ def _is_enabled_for_wrapper(rec: Recorder, attr: str):
     return wrapper
 
 
+def _make_is_enabled_for(rec: Recorder, original: Any, owner: Any, attr: str) -> Any:
+    rec.extras["logging.isEnabledFor"] = original   # the configured answer, for makeRecord
+    return wrapt.FunctionWrapper(original, _is_enabled_for_wrapper(rec, attr))
+
+
 def _make_record_wrapper(rec: Recorder, attr: str):
     # Not ``_log``: a Python frame there would change what ``findCaller`` reports.
-    is_enabled_for = logging.Logger.__dict__["isEnabledFor"]
+    is_enabled_for = rec.extras.get("logging.isEnabledFor") or logging.Logger.isEnabledFor
     log_code = logging.Logger._log.__code__
 
     def called_by_log() -> bool:
@@ -212,6 +217,6 @@ def _handle_wrapper(rec: Recorder, attr: str):
 EMITTED_ONLY = (Target("logging", "Logger", ("handle",), wrapping(_handle_wrapper)),)
 #: Capture from DEBUG up, whatever the configuration.
 TARGETS = (
-    Target("logging", "Logger", ("isEnabledFor",), wrapping(_is_enabled_for_wrapper)),
+    Target("logging", "Logger", ("isEnabledFor",), _make_is_enabled_for),
     Target("logging", "Logger", ("makeRecord",), wrapping(_make_record_wrapper)),
 ) + EMITTED_ONLY
