@@ -3,7 +3,8 @@
 ``Logger.handle`` emits a ``LogEvent`` for every record of a captured logger.
 With ``force_debug`` (the default: audits and scenario runs) records are
 captured from DEBUG up whatever the configuration: ``Logger.isEnabledFor``
-answers True for captured loggers (not on threads whose events the session drops), and ``Logger.makeRecord``, for a record that
+answers True for captured loggers (not on threads whose events the session
+drops: ``Recorder.ignored``), and ``Logger.makeRecord``, for a record that
 exists only because of that ("forced"), captures the event from its arguments
 and returns a placeholder that ``handle`` drops: no ``LogRecord`` is built for
 it (one is, with a custom record factory) and filters and handlers never see
