@@ -42,7 +42,8 @@ def stamp(owner: int | None = None) -> tuple[int, float, int, str]:
 
 
 def thread_name() -> str:
-    """The calling thread's name, looked up as ``stamp`` does."""
+    """The calling thread's name, looked up as ``stamp`` does (inline there: it heads
+    every event)."""
     ident = threading.get_ident()
     return (threading._active.get(ident) or _thread_elsewhere(ident)).name
 

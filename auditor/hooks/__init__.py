@@ -109,8 +109,8 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
     ``on_error(exc, where)`` receives the auditor's own errors (and the sink's);
     they never reach the audited code. ``surfaces``: names of ``SURFACES`` to install
     (default: all). ``ignore_threads``: name prefixes of threads whose events ``sink``
-    drops; no record is forced to DEBUG on them. Raises RuntimeError if hooks are already installed, ValueError on an
-    unknown surface.
+    drops; the hooks do no extra work for them (``Recorder.ignored``). Raises
+    RuntimeError if hooks are already installed, ValueError on an unknown surface.
     """
     global _active
     chosen = set(SURFACES) if surfaces is None else set(surfaces)
