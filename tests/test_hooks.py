@@ -280,12 +280,9 @@ class TestLogging:
         got = _of(events, LogEvent, logger="nova.hooks_test_emitted")
         assert [(e.level, e.message) for e in got] == [(logging.INFO, "kept i")]
 
-    def test_ignored_threads_get_the_configured_answer(self):
+    def test_ignored_threads_get_the_configured_answer(self, on_threads):
         """A thread whose events the sink drops (another service's, ``ignore_threads``) is
         not forced to DEBUG: its level checks answer as configured, and it builds nothing."""
-        from auditor import hooks
-
-        events: list = []
         answers: dict[str, bool] = {}
         log = logging.getLogger("nova.hooks_test_ignored")
         log.setLevel(logging.INFO)
@@ -294,14 +291,7 @@ class TestLogging:
             answers[threading.current_thread().name] = log.isEnabledFor(logging.DEBUG)
             log.debug("built %s", "d")
 
-        installation = hooks.install(events.append, ignore_threads=("other-service-",))
-        try:
-            for name in ("other-service-1", "audited-1"):
-                thread = threading.Thread(target=ask, name=name)
-                thread.start()
-                thread.join()
-        finally:
-            installation.uninstall()
+        events = on_threads(ask)
         assert answers == {"other-service-1": False, "audited-1": True}
         got = _of(events, LogEvent, logger="nova.hooks_test_ignored")
         assert [e.thread for e in got] == ["audited-1"]

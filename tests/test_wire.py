@@ -88,26 +88,17 @@ class TestHooks:
         assert (event.endpoint, event.scheme, event.host, event.tls, event.timeout,
                 event.credentials) == ("database", "sqlite", "", False, 3.0, ())
 
-    def test_ignored_threads_connect_unrecorded(self):
+    def test_ignored_threads_connect_unrecorded(self, on_threads):
         """A thread whose events the sink drops (``ignore_threads``: in-process placement)
         costs its connections no hook work; the audited thread's is recorded."""
         import sqlalchemy
-        from auditor import hooks
 
-        events: list = []
-        installation = hooks.install(events.append, ignore_threads=("other-service-",))
         engine = sqlalchemy.create_engine("sqlite://", poolclass=sqlalchemy.pool.NullPool)
 
         def connect():
             with engine.connect():
                 pass
-        try:
-            for name in ("other-service-1", "audited-1"):
-                thread = threading.Thread(target=connect, name=name)
-                thread.start()
-                thread.join()
-        finally:
-            installation.uninstall()
+        events = on_threads(connect)
         assert [e.thread for e in events if isinstance(e, WireEvent)
                 and e.thread != "MainThread"] == ["audited-1"]   # install adopts transports there
 
