@@ -126,7 +126,7 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
         tracking = rec.extras["tracker"] = tracker.Tracking(
             rec, discipline, state="tracker-state" in chosen)
         logging_hook.configure(capture_loggers)
-        ledger = Ledger(rec)
+        ledger = rec.extras["ledger"] = Ledger(rec)
         _active = installation = Installation(rec, ledger, tracking)
     for name, targets in SURFACES.items():
         if name in chosen:
