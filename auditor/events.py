@@ -17,7 +17,7 @@ except ImportError:   # no eventlet here
 __all__ = [
     "Site", "LogEvent", "LockEvent", "CallEvent", "EntryEvent", "ExitEvent",
     "StateAccess", "NodeView", "Partition", "InstanceView", "AccountingSnapshot", "Event",
-    "Sink", "SEMAPHORE", "stamp",
+    "Sink", "SEMAPHORE", "stamp", "thread_name",
 ]
 
 #: The tracker's lock, as oslo.concurrency names it (nova prefixes "nova-").
@@ -39,6 +39,13 @@ def stamp(owner: int | None = None) -> tuple[int, float, int, str]:
     ident = threading.get_ident()
     thread = threading._active.get(ident) or _thread_elsewhere(ident)
     return next(_seq), time.monotonic(), ident if owner is None else owner, thread.name
+
+
+def thread_name() -> str:
+    """The calling thread's name, looked up as ``stamp`` does (inline there: it heads
+    every event)."""
+    ident = threading.get_ident()
+    return (threading._active.get(ident) or _thread_elsewhere(ident)).name
 
 
 def _thread_elsewhere(ident: int) -> threading.Thread:

@@ -98,7 +98,8 @@ class AuditSession:
             self._installation = hooks.install(
                 self.sink, discipline=self.config.discipline,
                 force_debug=self.config.force_debug, watch_config=self.config.watch_config,
-                on_error=self.internal_error, surfaces=self.config.surfaces)
+                on_error=self.internal_error, surfaces=self.config.surfaces,
+                ignore_threads=self.config.ignore_threads)
         return self
 
     def stop(self) -> None:

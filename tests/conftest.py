@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -38,6 +39,26 @@ def hooks_recording():
         yield installation, events, errors
     finally:
         installation.uninstall()
+
+
+@pytest.fixture
+def on_threads():
+    """``run(work)``: hooks installed ignoring threads named ``other-service-*``, ``work`` run
+    on ``other-service-1`` and then on ``audited-1``; the events recorded."""
+    from auditor import hooks
+
+    def run(work) -> list:
+        events: list = []
+        installation = hooks.install(events.append, ignore_threads=("other-service-",))
+        try:
+            for name in ("other-service-1", "audited-1"):
+                thread = threading.Thread(target=work, name=name)
+                thread.start()
+                thread.join()
+        finally:
+            installation.uninstall()
+        return events
+    return run
 
 
 @pytest.fixture(scope="session")

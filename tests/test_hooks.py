@@ -280,6 +280,44 @@ class TestLogging:
         got = _of(events, LogEvent, logger="nova.hooks_test_emitted")
         assert [(e.level, e.message) for e in got] == [(logging.INFO, "kept i")]
 
+    def test_ignored_threads_get_the_configured_answer(self, on_threads):
+        """A thread whose events the sink drops (another service's, ``ignore_threads``) is
+        not forced to DEBUG: its level checks answer as configured, and it builds nothing."""
+        answers: dict[str, bool] = {}
+        log = logging.getLogger("nova.hooks_test_ignored")
+        log.setLevel(logging.INFO)
+
+        def ask():
+            answers[threading.current_thread().name] = log.isEnabledFor(logging.DEBUG)
+            log.debug("built %s", "d")
+
+        events = on_threads(ask)
+        assert answers == {"other-service-1": False, "audited-1": True}
+        got = _of(events, LogEvent, logger="nova.hooks_test_ignored")
+        assert [e.thread for e in got] == ["audited-1"]
+
+    def test_level_checks_are_the_captured_loggers_own(self):
+        """Captured loggers, made before or after install, answer DEBUG through their own
+        check; every other logger keeps its class's; uninstall takes the checks away."""
+        from auditor import hooks
+
+        before = logging.getLogger("nova.hooks_test_level_before")
+        other = logging.getLogger("sqlalchemy.hooks_test_level")
+        for log in (before, other):
+            log.setLevel(logging.INFO)
+        installation = hooks.install(lambda e: None)
+        try:
+            after = logging.getLogger("nova.hooks_test_level_after")
+            after.setLevel(logging.INFO)
+            assert "isEnabledFor" in vars(before) and "isEnabledFor" in vars(after)
+            assert "isEnabledFor" not in vars(other)
+            assert before.isEnabledFor(logging.DEBUG) and after.isEnabledFor(logging.DEBUG)
+            assert not other.isEnabledFor(logging.DEBUG)
+        finally:
+            installation.uninstall()
+        assert not any("isEnabledFor" in vars(log) for log in (before, after, other))
+        assert not before.isEnabledFor(logging.DEBUG)
+
     def test_uncaptured_logger_untouched(self, hooks_recording):
         """Loggers outside the captured prefixes produce no events."""
         _, events, _ = hooks_recording

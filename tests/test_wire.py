@@ -88,6 +88,20 @@ class TestHooks:
         assert (event.endpoint, event.scheme, event.host, event.tls, event.timeout,
                 event.credentials) == ("database", "sqlite", "", False, 3.0, ())
 
+    def test_ignored_threads_connect_unrecorded(self, on_threads):
+        """A thread whose events the sink drops (``ignore_threads``: in-process placement)
+        costs its connections no hook work; the audited thread's is recorded."""
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine("sqlite://", poolclass=sqlalchemy.pool.NullPool)
+
+        def connect():
+            with engine.connect():
+                pass
+        events = on_threads(connect)
+        assert [e.thread for e in events if isinstance(e, WireEvent)
+                and e.thread != "MainThread"] == ["audited-1"]   # install adopts transports there
+
     def test_a_repeat_is_recorded_once_per_run(self):
         """The same connection from the same call site holding the same locks: once per run;
         again after ``begin_run``; another call site or a held lock is new."""

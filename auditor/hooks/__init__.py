@@ -99,7 +99,8 @@ class Installation:
 def install(sink: Sink, *, discipline: Discipline = DEFAULT,
             capture_loggers: tuple[str, ...] = DEFAULT_LOGGERS, force_debug: bool = True,
             watch_config: bool = False, on_error: ErrorHandler | None = None,
-            surfaces: Iterable[str] | None = None) -> Installation:
+            surfaces: Iterable[str] | None = None,
+            ignore_threads: tuple[str, ...] = ()) -> Installation:
     """Wrap every hook point and send events to ``sink`` (synchronously, on the emitting thread).
 
     ``force_debug``: capture log records from DEBUG up even where the logging
@@ -107,8 +108,9 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
     ``watch_config``: also record ``nova.config.parse_args`` returning (``ConfigParsed``).
     ``on_error(exc, where)`` receives the auditor's own errors (and the sink's);
     they never reach the audited code. ``surfaces``: names of ``SURFACES`` to install
-    (default: all). Raises RuntimeError if hooks are already installed, ValueError on an
-    unknown surface.
+    (default: all). ``ignore_threads``: name prefixes of threads whose events ``sink``
+    drops; the hooks do no extra work for them (``Recorder.ignored``). Raises
+    RuntimeError if hooks are already installed, ValueError on an unknown surface.
     """
     global _active
     chosen = set(SURFACES) if surfaces is None else set(surfaces)
@@ -120,11 +122,11 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
     with _guard:
         if _active is not None:
             raise RuntimeError("auditor hooks are already installed; uninstall them first")
-        rec = Recorder(sink, on_error)
+        rec = Recorder(sink, on_error, ignore_threads)
         tracking = rec.extras["tracker"] = tracker.Tracking(
             rec, discipline, state="tracker-state" in chosen)
         logging_hook.configure(capture_loggers)
-        ledger = Ledger(rec)
+        ledger = rec.extras["ledger"] = Ledger(rec)
         _active = installation = Installation(rec, ledger, tracking)
     for name, targets in SURFACES.items():
         if name in chosen:

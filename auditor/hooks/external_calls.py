@@ -25,7 +25,12 @@ _NAMED = re.compile(r"^/(resource_classes|traits)/[^/]+")
 
 def placement_name(verb: str, url: Any) -> str:
     """A stable name for a placement request: ``PUT /resource_providers/{uuid}/inventories``."""
-    path, sep, _ = str(url).partition("?")
+    return _placement_name(verb, str(url))
+
+
+@functools.lru_cache(maxsize=8192)   # a periodic pass asks again for every node's URLs
+def _placement_name(verb: str, url: str) -> str:
+    path, sep, _ = url.partition("?")
     path = _NAMED.sub(r"/\1/{name}", _UUID.sub("{uuid}", path))
     return f"{verb.upper()} {path}" + ("?{query}" if sep else "")
 

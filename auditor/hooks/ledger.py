@@ -117,10 +117,21 @@ class Ledger:
             except Unsupported:
                 self._note_missing(target.label(attr))
                 return
-            own = vars(owner).get(attr, MISSING)
-            setattr(owner, attr, replacement)
-            self._seen.add(key)
-            self._patches.append((owner, attr, own, replacement, target.label(attr)))
+            self._set(key, owner, attr, replacement, target.label(attr))
+
+    def patch_object(self, obj: Any, attr: str, replacement: Any, label: str) -> None:
+        """Give ``obj`` (an instance) its own ``attr``, undone at ``close``; once per object."""
+        with self._lock:
+            key = (id(obj), attr)
+            if self._open and key not in self._seen:
+                self._set(key, obj, attr, replacement, label)
+
+    def _set(self, key: tuple[int, str], owner: Any, attr: str, replacement: Any,
+             label: str) -> None:
+        own = vars(owner).get(attr, MISSING)
+        setattr(owner, attr, replacement)
+        self._seen.add(key)
+        self._patches.append((owner, attr, own, replacement, label))
 
     def close(self) -> None:
         """Restore every original (newest first); idempotent."""

@@ -2,8 +2,10 @@
 
 ``Logger.handle`` emits a ``LogEvent`` for every record of a captured logger.
 With ``force_debug`` (the default: audits and scenario runs) records are
-captured from DEBUG up whatever the configuration: ``Logger.isEnabledFor``
-answers True for captured loggers, and ``Logger.makeRecord``, for a record that
+captured from DEBUG up whatever the configuration: a captured logger's own
+``isEnabledFor`` (set on the logger, so that other loggers' checks stay the
+class's) answers True (not on threads whose events the session drops:
+``Recorder.ignored``), and ``Logger.makeRecord``, for a record that
 exists only because of that ("forced"), captures the event from its arguments
 and returns a placeholder that ``handle`` drops: no ``LogRecord`` is built for
 it (one is, with a custom record factory) and filters and handlers never see
@@ -140,21 +142,45 @@ def _log_event(rec: Recorder, name: str, level: int, fn: str | None, lno: int | 
                     exc_text, rec.held_by(who))
 
 
-def _is_enabled_for_wrapper(rec: Recorder, attr: str):
+def _level_check(rec: Recorder, logger: logging.Logger):
+    """A captured logger's own ``isEnabledFor``: True from DEBUG up while recording (not on
+    threads whose events the session drops), else its class's answer."""
+    def isEnabledFor(level):
+        try:
+            if level >= logging.DEBUG and rec.active and not rec.ignored():
+                return True
+        except Exception:
+            pass
+        return type(logger).isEnabledFor(logger, level)
+    return isEnabledFor
+
+
+@guarded("logging.level_check")
+def _force(rec: Recorder, logger: Any) -> None:
+    """Give a captured logger its own level check; every other logger keeps its class's,
+    at no cost (sqlalchemy's and urllib3's ask on every connection)."""
+    if isinstance(logger, logging.Logger) and _is_captured(logger):
+        rec.extras["ledger"].patch_object(logger, "isEnabledFor", _level_check(rec, logger),
+                                          f"logging.Logger({logger.name!r}).isEnabledFor")
+
+
+def _make_get_logger(rec: Recorder, original: Any, owner: Any, attr: str) -> Any:
+    """``Manager.getLogger``: the captured loggers there are, and each one made later, get
+    their own level check (``_force``)."""
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        _force(rec, logger)
+
     def wrapper(wrapped, instance, args, kwargs):
-        if rec.active and args and _is_captured(instance):
-            try:
-                if args[0] >= logging.DEBUG:
-                    return True
-            except Exception:
-                pass
-        return wrapped(*args, **kwargs)
-    return wrapper
+        logger = wrapped(*args, **kwargs)
+        if rec.active and "isEnabledFor" not in getattr(logger, "__dict__", ()):
+            _force(rec, logger)
+        return logger
+    return wrapt.FunctionWrapper(original, wrapper)
 
 
 def _make_record_wrapper(rec: Recorder, attr: str):
     # Not ``_log``: a Python frame there would change what ``findCaller`` reports.
-    is_enabled_for = logging.Logger.__dict__["isEnabledFor"]
+    is_enabled_for = logging.Logger.isEnabledFor   # the configured answer
     log_code = logging.Logger._log.__code__
 
     def called_by_log() -> bool:
@@ -212,6 +238,6 @@ def _handle_wrapper(rec: Recorder, attr: str):
 EMITTED_ONLY = (Target("logging", "Logger", ("handle",), wrapping(_handle_wrapper)),)
 #: Capture from DEBUG up, whatever the configuration.
 TARGETS = (
-    Target("logging", "Logger", ("isEnabledFor",), wrapping(_is_enabled_for_wrapper)),
+    Target("logging", "Manager", ("getLogger",), _make_get_logger),
     Target("logging", "Logger", ("makeRecord",), wrapping(_make_record_wrapper)),
 ) + EMITTED_ONLY

@@ -6,7 +6,7 @@ import functools
 import threading
 from typing import Any, Callable, TypeVar
 
-from auditor.events import Event, Sink, stamp
+from auditor.events import Event, Sink, stamp, thread_name
 
 __all__ = ["Recorder", "ErrorHandler", "owner", "guarded", "enter", "leave", "outermost"]
 
@@ -38,9 +38,13 @@ def guarded(where: str, default: Any = None) -> Callable[[_Step], _Step]:
 class Recorder:
     """One installation's live state: the sink and the per-owner stacks."""
 
-    def __init__(self, sink: Sink, on_error: ErrorHandler | None = None):
+    def __init__(self, sink: Sink, on_error: ErrorHandler | None = None,
+                 ignore_threads: tuple[str, ...] = ()):
+        """``ignore_threads``: name prefixes of threads whose events the sink drops (other
+        services'): the hooks do no extra work for them (``ignored``)."""
         self.sink = sink
         self.on_error = on_error
+        self.ignore_threads = ignore_threads
         self.active = True
         self.held: dict[int, list[str]] = {}           # owner -> lock names, oldest first
         self.depth: dict[tuple[str, int], int] = {}    # (surface, owner) -> re-entrancy depth
@@ -54,6 +58,11 @@ class Recorder:
     def stamp(self, who: int | None = None) -> tuple[int, float, int, str]:
         """``(seq, t, owner, thread)``: the common head of every event."""
         return stamp(who)
+
+    def ignored(self) -> bool:
+        """Whether the calling thread is one whose events the sink drops."""
+        prefixes = self.ignore_threads
+        return bool(prefixes) and thread_name().startswith(prefixes)
 
     def held_by(self, who: int) -> tuple[str, ...]:
         stack = self.held.get(who)

@@ -194,7 +194,7 @@ def _qualname(obj: Any) -> str:
 
 def _connect_wrapper(rec: Recorder, attr: str):
     def wrapper(wrapped, instance, args, kwargs):
-        if rec.active:
+        if rec.active and not rec.ignored():
             _database(rec, instance, kwargs)
         return wrapped(*args, **kwargs)
     return wrapper
