@@ -126,9 +126,7 @@ class AuditSession:
     # -- events --------------------------------------------------------------------
 
     def sink(self, event: Event) -> None:
-        """Called by hooks from any thread; cheap, never raises."""
-        if event.thread.startswith(self.config.ignore_threads):
-            return
+        """Called by hooks from any thread (not ``ignore_threads``'); cheap, never raises."""
         self._buffer.append(event)
         if self._observer is not None:
             try:

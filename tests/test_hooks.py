@@ -281,8 +281,9 @@ class TestLogging:
         assert [(e.level, e.message) for e in got] == [(logging.INFO, "kept i")]
 
     def test_ignored_threads_get_the_configured_answer(self, on_threads):
-        """A thread whose events the sink drops (another service's, ``ignore_threads``) is
-        not forced to DEBUG: its level checks answer as configured, and it builds nothing."""
+        """A thread whose events are dropped (another service's, ``ignore_threads``) is not
+        forced to DEBUG: its level checks answer as configured, and it builds nothing; what
+        it logs for real reaches no sink."""
         answers: dict[str, bool] = {}
         log = logging.getLogger("nova.hooks_test_ignored")
         log.setLevel(logging.INFO)
@@ -290,11 +291,13 @@ class TestLogging:
         def ask():
             answers[threading.current_thread().name] = log.isEnabledFor(logging.DEBUG)
             log.debug("built %s", "d")
+            log.info("emitted")
 
         events = on_threads(ask)
         assert answers == {"other-service-1": False, "audited-1": True}
         got = _of(events, LogEvent, logger="nova.hooks_test_ignored")
-        assert [e.thread for e in got] == ["audited-1"]
+        assert [(e.thread, e.message) for e in got] == [("audited-1", "built d"),
+                                                        ("audited-1", "emitted")]
 
     def test_level_checks_are_the_captured_loggers_own(self):
         """Captured loggers, made before or after install, answer DEBUG through their own

@@ -89,7 +89,7 @@ class TestHooks:
                 event.credentials) == ("database", "sqlite", "", False, 3.0, ())
 
     def test_ignored_threads_connect_unrecorded(self, on_threads):
-        """A thread whose events the sink drops (``ignore_threads``: in-process placement)
+        """A thread whose events are dropped (``ignore_threads``: in-process placement)
         costs its connections no hook work; the audited thread's is recorded."""
         import sqlalchemy
 

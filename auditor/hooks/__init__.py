@@ -108,8 +108,8 @@ def install(sink: Sink, *, discipline: Discipline = DEFAULT,
     ``watch_config``: also record ``nova.config.parse_args`` returning (``ConfigParsed``).
     ``on_error(exc, where)`` receives the auditor's own errors (and the sink's);
     they never reach the audited code. ``surfaces``: names of ``SURFACES`` to install
-    (default: all). ``ignore_threads``: name prefixes of threads whose events ``sink``
-    drops; the hooks do no extra work for them (``Recorder.ignored``). Raises
+    (default: all). ``ignore_threads``: name prefixes of threads whose events never reach
+    ``sink``; the hooks do no extra work for them (``Recorder.ignored``). Raises
     RuntimeError if hooks are already installed, ValueError on an unknown surface.
     """
     global _active

@@ -4,7 +4,7 @@
 With ``force_debug`` (the default: audits and scenario runs) records are
 captured from DEBUG up whatever the configuration: a captured logger's own
 ``isEnabledFor`` (set on the logger, so that other loggers' checks stay the
-class's) answers True (not on threads whose events the session drops:
+class's) answers True (not on threads the session ignores:
 ``Recorder.ignored``), and ``Logger.makeRecord``, for a record that
 exists only because of that ("forced"), captures the event from its arguments
 and returns a placeholder that ``handle`` drops: no ``LogRecord`` is built for
@@ -144,7 +144,7 @@ def _log_event(rec: Recorder, name: str, level: int, fn: str | None, lno: int | 
 
 def _level_check(rec: Recorder, logger: logging.Logger):
     """A captured logger's own ``isEnabledFor``: True from DEBUG up while recording (not on
-    threads whose events the session drops), else its class's answer."""
+    threads the session ignores), else its class's answer."""
     def isEnabledFor(level):
         try:
             if level >= logging.DEBUG and rec.active and not rec.ignored():

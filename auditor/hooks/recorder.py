@@ -40,8 +40,9 @@ class Recorder:
 
     def __init__(self, sink: Sink, on_error: ErrorHandler | None = None,
                  ignore_threads: tuple[str, ...] = ()):
-        """``ignore_threads``: name prefixes of threads whose events the sink drops (other
-        services'): the hooks do no extra work for them (``ignored``)."""
+        """``ignore_threads``: name prefixes of threads that are not the audited process
+        (other services'): their events are dropped, and the hooks do no extra work for
+        them (``ignored``)."""
         self.sink = sink
         self.on_error = on_error
         self.ignore_threads = ignore_threads
@@ -60,7 +61,7 @@ class Recorder:
         return stamp(who)
 
     def ignored(self) -> bool:
-        """Whether the calling thread is one whose events the sink drops."""
+        """Whether the calling thread is one whose events are dropped (``emit``)."""
         prefixes = self.ignore_threads
         return bool(prefixes) and thread_name().startswith(prefixes)
 
@@ -85,7 +86,10 @@ class Recorder:
         self._once = set()
 
     def emit(self, event: Event) -> None:
-        """Hand ``event`` to the sink; events the sink itself causes are dropped."""
+        """Hand ``event`` to the sink; events of ignored threads and events the sink itself
+        causes are dropped."""
+        if self.ignore_threads and event.thread.startswith(self.ignore_threads):
+            return
         who = event.owner
         if who in self._emitting:
             return
