@@ -9,7 +9,7 @@ import time
 import jsonschema
 from oslo_concurrency import lockutils
 
-from auditor import hooks
+from auditor import cli, hooks
 from auditor.report import perfetto, schema
 from auditor.tracing.spans import SpanFile
 from auditor.tracing.trace_file import read_trace
@@ -17,7 +17,7 @@ from auditor.tracing.trace_file import read_trace
 
 def test_span_file_of_real_lock_holds(tmp_path):
     """Two threads contending for compute_resources: one hold each, the second waited; the
-    file is a valid trace that the Perfetto renderer draws."""
+    file is a valid trace that the Perfetto renderer and ``auditor report -o x.html`` draw."""
     path = tmp_path / "spans.jsonl"
     spans = SpanFile(str(path), "pytest", "test")
     installation = hooks.install(spans.observe)
@@ -46,3 +46,6 @@ def test_span_file_of_real_lock_holds(tmp_path):
     doc = json.loads(perfetto.render(trace.report, [trace]))
     assert {e["name"] for e in doc["traceEvents"] if e["ph"] == "X"} >= {
         "hold compute_resources", "wait compute_resources"}
+    page = tmp_path / "r.html"
+    assert cli.main(["report", "-o", str(page), str(path)]) == 0
+    assert "Holders of compute_resources" in page.read_text()

@@ -33,7 +33,7 @@ def report(args) -> int:
 
     conf = judge.settings(args)
     fmt = judge.check_output(args.output, args.format) or "text"
-    inputs = judge.read_inputs(args.inputs, spans=FORMATS[fmt].traces)
+    inputs = judge.read_inputs(args.inputs, spans=FORMATS[fmt].spans)
     reports, traces = inputs.reports, inputs.traces
     if FORMATS[fmt].traces and not traces:
         raise UsageError(f"--format {fmt} needs trace files (written by 'auditor trace', or "

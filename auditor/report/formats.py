@@ -20,7 +20,8 @@ __all__ = ["Format", "FORMATS", "RUN_FORMATS", "format_for", "render"]
 class Format:
     """``name``: the ``--format`` value; ``module``: ``auditor.report.<module>`` renders it;
     ``extension``: a report path ending so gets it by default; ``traces``: it renders
-    trace files (not reports); ``runs``: ``auditor run``/``--audit-format`` may write it;
+    trace files (not reports); ``spans``: it draws the spans of trace files given to it;
+    ``runs``: ``auditor run``/``--audit-format`` may write it;
     ``options``: keyword options its ``render`` takes (``--docs-url``, ``--source-root``);
     ``function``: the module's function that renders it."""
 
@@ -28,6 +29,7 @@ class Format:
     module: str
     extension: str | None = None
     traces: bool = False
+    spans: bool = False
     runs: bool = True
     options: tuple[str, ...] = ()
     function: str = "render"
@@ -37,8 +39,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("json", "json", ".json"),
     Format("sarif", "sarif", ".sarif", options=("docs", "source_root")),
     Format("text", "text", ".txt"),
-    Format("html", "html", ".html", options=("docs",)),
-    Format("perfetto", "perfetto", traces=True, runs=False),
+    Format("html", "html", ".html", spans=True, options=("docs",)),
+    Format("perfetto", "perfetto", traces=True, spans=True, runs=False),
     Format("claims", "claims", runs=False),
     Format("claims-md", "claims", ".md", function="render_markdown"),
     Format("claims-json", "claims", runs=False, function="render_json"),
