@@ -8,6 +8,7 @@ from auditor.config import MAX_NODES, MAX_WORKERS
 from auditor.findings import FAIL_ON
 from auditor.report.gate import DEFAULT_FAIL_ON
 from auditor.nova.runtime import MODES
+from auditor.report.baseline import DEFAULT_REASON
 from auditor.report.formats import FORMATS, RUN_FORMATS
 
 __all__ = ["build_parser", "joined_values", "UsageError", "Parser", "DESCRIPTION"]
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the baseline file to write (JSON)")
     base.add_argument("--reason", metavar="TEXT",
                       help="reason recorded with every new entry (edit per entry later; "
-                           "default: 'not yet triaged')")
+                           f"default: {DEFAULT_REASON!r})")
 
     command("config", help="print the effective configuration and where each value came from")
     comp = command("completion", help="print a shell completion script")

@@ -1,8 +1,8 @@
 """The CI gate: one ``--fail-on`` default for every door, and which findings count toward it.
 
 Default ``medium`` for ``auditor run``, ``auditor report`` and ``pytest --audit``
-alike: medium findings (I/O under the semaphore, long waits, accounting
-disagreements) are defects worth a red build; findings already known go into a
+alike: medium findings (I/O under the semaphore, long waits, usage numbers that
+disagree, unavailable nodes offered) are defects worth a red build; findings already known go into a
 baseline or an allow entry with a reason instead of under a laxer threshold;
 ``low`` (informational) findings never fail by default. ``model.failing`` applies it.
 """
