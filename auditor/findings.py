@@ -1,4 +1,4 @@
-"""Findings, rules, severities, fingerprints and the masking of evidence."""
+"""Findings, rules, severities, fingerprints and the redaction of evidence."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Mapping
 
 from auditor.events import Site
 
-__all__ = ["Severity", "FAIL_ON", "severity_order", "at_or_above", "Rule", "Finding", "mask",
-           "redact"]
+__all__ = ["Severity", "FAIL_ON", "severity_order", "at_or_above", "Rule", "Finding", "redact"]
 
 
 class Severity(str, enum.Enum):
@@ -54,7 +53,7 @@ class Rule:
 class Finding:
     """One piece of evidence against a claim about the tracker.
 
-    ``evidence`` must never hold a secret: use ``mask``/``redact``.
+    ``evidence`` must never hold a secret: use ``redact``.
     ``key`` distinguishes findings of one rule at one site (e.g. the canary's source).
     """
 
@@ -78,13 +77,6 @@ class Finding:
         """Stable across runs: rule, place (not line: lines move between versions), key."""
         raw = "\x1f".join((self.rule.id, self.site.path, self.site.function, self.key))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
-def mask(secret: str) -> str:
-    """Show that a secret was there and how long it was, never what it was."""
-    if len(secret) <= 8:
-        return "*" * len(secret)
-    return f"{secret[:2]}{'*' * (len(secret) - 4)}{secret[-2:]}"
 
 
 def redact(text: str, secrets: Mapping[str, str], limit: int = 240) -> str:

@@ -105,9 +105,6 @@ class HashedSecrets:
     def __bool__(self) -> bool:
         return bool(self._sources)
 
-    def sources(self) -> tuple[str, ...]:
-        return tuple(self._sources)
-
     def find(self, text: str) -> list[Hit]:
         """Every secret in ``text``, in any of its forms: leftmost, longest, not overlapping."""
         by_gram, q, step = self._by_gram, MIN_LENGTH, self._stride

@@ -388,7 +388,7 @@ class TestLogging:
                         sys.exc_info() if args[1].get("exc_info") else None, "f",
                         args[1].get("extra"), "Stack (most recent call last):\n"
                         if args[1].get("stack_info") else None)
-                    built.append(logging_hook._event(Recorder(lambda e: None), log, record))
+                    built.append(logging_hook._event(Recorder(lambda e: None), record))
         finally:
             log.handlers.clear()
             log.filters.clear()

@@ -42,7 +42,7 @@ def load_baseline(path: str) -> dict:
         raise UsageError(str(e)) from None
 
 
-def check_output(path: str | None, fmt: str | None, *, traces: bool = False) -> str | None:
+def check_output(path: str | None, fmt: str | None) -> str | None:
     """The output's format (``fmt``, or from its extension); ``UsageError`` if it is a
     directory, its directory is missing, it is not writable or the extension names no format."""
     from auditor.report.formats import FORMATS

@@ -83,7 +83,7 @@ def _is_mapping(value: Any) -> bool:
     return kind is not tuple and isinstance(value, Mapping)
 
 
-def _event(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> LogEvent:
+def _event(rec: Recorder, record: logging.LogRecord) -> LogEvent:
     """The event of a built record."""
     state = record.__dict__
     extra = () if state.keys() <= _STANDARD else tuple(
@@ -196,7 +196,7 @@ def _make_record_wrapper(rec: Recorder, attr: str):
         level = args[1] if len(args) > 1 else kwargs.get("level")
         if is_enabled_for(instance, level):
             return wrapped(*args, **kwargs)
-        _capture_forced(rec, instance, wrapped, args, kwargs)
+        _capture_forced(rec, wrapped, args, kwargs)
         return _FORCED   # ``_log`` hands it to ``handle``, which drops it
     return wrapper
 
@@ -208,18 +208,17 @@ _FORCED = logging.LogRecord("auditor.forced", -1, __file__, 0,
 
 
 @guarded("logging.forced_record")
-def _capture_forced(rec: Recorder, logger: logging.Logger, make: Any, args: tuple,
-                    kwargs: dict) -> None:
+def _capture_forced(rec: Recorder, make: Any, args: tuple, kwargs: dict) -> None:
     """Unaudited, this record would never have been built: its errors are ours."""
     if logging.getLogRecordFactory() is logging.LogRecord:
         rec.emit(_forced_event(rec, *args, **kwargs))
     else:   # a custom record class may say other things: build it
-        rec.emit(_event(rec, logger, make(*args, **kwargs)))
+        rec.emit(_event(rec, make(*args, **kwargs)))
 
 
 @guarded("logging.handle")
-def _capture(rec: Recorder, logger: logging.Logger, record: logging.LogRecord) -> None:
-    rec.emit(_event(rec, logger, record))
+def _capture(rec: Recorder, record: logging.LogRecord) -> None:
+    rec.emit(_event(rec, record))
 
 
 def _handle_wrapper(rec: Recorder, attr: str):
@@ -229,7 +228,7 @@ def _handle_wrapper(rec: Recorder, attr: str):
         record = args[0] if args else kwargs.get("record")
         if record is _FORCED:
             return None   # captured by makeRecord, for the audit only
-        _capture(rec, instance, record)
+        _capture(rec, record)
         return wrapped(*args, **kwargs)
     return wrapper
 

@@ -72,10 +72,6 @@ class NovaCompat:
     def __init__(self) -> None:
         self._saved: list[tuple[type, str, Any, Any]] = []
 
-    @property
-    def applied(self) -> list[str]:
-        return [f"{cls.__module__}.{cls.__qualname__}.{name}" for cls, name, _, _ in self._saved]
-
     def adapt(self, items: Iterable[Any]) -> bool:
         """Install the shims if ``items`` holds a ``nova.test.TestCase``; cheap otherwise."""
         nova_test = sys.modules.get("nova.test")

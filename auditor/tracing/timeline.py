@@ -8,9 +8,6 @@ from auditor.tracing.trace_file import Trace
 
 __all__ = ["trace_events"]
 
-_CATEGORY = {"lock": "lock", "call": "call", "entry": "entry-point"}
-
-
 def _us(trace: Trace, t: float) -> float:
     """Monotonic seconds of ``trace`` -> wall-clock microseconds (one axis for all processes)."""
     return round((trace.wall0 + (t - trace.t0)) * 1e6, 3)

@@ -23,13 +23,11 @@ from auditor.redact import Redactor
 from auditor.report import schema, validate
 from auditor.report.model import ReportError, build_report, finding_record
 
-__all__ = ["SCHEMA", "RECORDS", "SPANS", "trace_path", "trace_files", "open_exclusive",
+__all__ = ["SCHEMA", "SPANS", "trace_path", "trace_files", "open_exclusive",
            "line_writer", "finding_fields", "site_fields", "Trace", "read_trace", "parse_trace",
-           "is_trace", "starts_trace", "MAX_LINE_BYTES"]
+           "starts_trace", "MAX_LINE_BYTES"]
 
 SCHEMA = "auditor.trace/1"
-#: The ``event`` values a trace holds, in the order a process writes them.
-RECORDS = ("trace-start", "lock", "call", "entry", "finding", "coverage", "trace-end")
 #: Records that become timeline spans.
 SPANS = ("lock", "call", "entry")
 _REDACT_LIMIT = 2000
@@ -150,15 +148,6 @@ class Trace:
     spans: list[dict]
     complete: bool        # a ``trace-end`` record was read
     truncated: bool       # the last line was cut (the process was killed mid-write)
-
-
-def is_trace(path: str | Path) -> bool:
-    """Whether the file starts with a ``trace-start`` record."""
-    try:
-        with open(path, "rb") as f:
-            return starts_trace(f.readline(MAX_LINE_BYTES))
-    except OSError:
-        return False
 
 
 def starts_trace(line: bytes) -> bool:
