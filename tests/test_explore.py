@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -151,6 +152,24 @@ class TestSelfCheck:
         outcome = ctl.stop()
         assert sorted(done) == [0, 1, 2]
         assert outcome.decisions == () and outcome.fraction == 0.0
+
+    def test_a_failing_watchdog_ends_control_and_says_why(self, installation, monkeypatch):
+        """The watchdog failing lets every thread run free (no hang), and the outcome says so."""
+        ctl = Controller(ScheduleId(7, 0).strategy(), poll_s=0.01)
+
+        def tick(now):
+            raise RuntimeError("planted")
+        monkeypatch.setattr(ctl, "_tick", tick)
+        done = []
+
+        def slow(name):
+            _LOG.debug("before %s", name)
+            time.sleep(0.2)   # past the watchdog's first look
+            _LOG.debug("after %s", name)
+            done.append(name)
+        outcome = _controlled(ctl, installation, *(functools.partial(slow, n) for n in "ab"))
+        assert sorted(done) == ["a", "b"]
+        assert outcome.failure == "RuntimeError: planted"
 
     def test_a_blocked_thread_lets_another_run(self, installation):
         """A thread waiting on an event set by a parked thread does not deadlock the run."""

@@ -66,6 +66,7 @@ class Outcome:
     stalls: int          # threads let loose after the bound
     threads: int         # threads enrolled
     digest: str          # of the decision list (thread keys), to compare schedules cheaply
+    failure: str | None = None   # why the watchdog gave up control early, if it did
 
     @property
     def fraction(self) -> float:
@@ -146,7 +147,7 @@ class Controller:
         if self._watchdog is not None:
             self._watchdog.join()
         return Outcome(self.strategy.name, tuple(self._decisions), self._controlled,
-                       self._stalls, len(self._members), self._digest.hexdigest())
+                       self._stalls, len(self._members), self._digest.hexdigest(), self.failure)
 
     def _release(self) -> None:
         """Control ends: parked threads go on; timed waits end as timed out; an untimed
@@ -449,7 +450,7 @@ class Controller:
                 with self._lock:
                     if self.active:
                         self._tick(time.monotonic())
-        except Exception as exc:  # noqa: BLE001 - reported in the outcome, never a hang
+        except Exception as exc:  # noqa: BLE001 - in the outcome (the run's errors), never a hang
             self.failure = f"{type(exc).__name__}: {exc}"
             self._release()
 

@@ -65,6 +65,9 @@ def explore_scenario(sc, env, session: "AuditSession", *, run_id: str, seed: int
         duration += result.duration_s
         wall += time.monotonic() - began
         errors += [f"schedule {sid}: {e}" for e in result.errors][:3]
+        if outcome.failure:
+            errors.append(f"schedule {sid}: control ended early, the rest ran free "
+                          f"(watchdog: {outcome.failure})")
         if progress:
             progress("schedules", done + 1, len(indices))
     if not (tally.controlled or stopped()):
