@@ -1,4 +1,4 @@
-"""The one redaction point: everything the auditor prints or writes passes through here.
+"""The one redaction point: every finding, report and message made of audited data passes through here.
 
 ``Redactor.text`` masks, in any text, every secret of a canary registry (in any
 form the scanner knows: raw, repr, URL- and base64-encoded) as
@@ -8,7 +8,9 @@ canary by its shape (``Cnry`` + 12 letters/digits) even when this process does
 not know it (a child's). ``Redactor.report`` does the same to every string of
 a JSON report. Callers: ``AuditSession`` (findings, ``auditor-error`` messages,
 ``runs[].errors``), ``auditor run`` (its children's stderr, the merged report in
-every format, its own messages).
+every format, its own messages), the tracer (finding lines), ``auditor report``
+(the reports it reads, whoever wrote them). Lines about the auditor's own failures
+(a file skipped, a trace not flushed) name files and exception types, never data.
 """
 
 from __future__ import annotations

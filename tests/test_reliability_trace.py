@@ -253,6 +253,15 @@ class TestReportInput:
         change(report["findings"][0])
         one_line_exit_2(auditor("report", write(tmp_path / "r.json", report)), fragment)
 
+    def test_bad_value_is_named_not_quoted(self, tmp_path):
+        """A bad value may be anything, a secret too: the line names its place and the rule
+        it breaks, never the value (jsonschema's own message quotes it)."""
+        report = a_report("r1")
+        report["findings"][0]["count"] = "hunter2-not-a-count"
+        proc = auditor("report", write(tmp_path / "r.json", report))
+        one_line_exit_2(proc, "findings/0/count: breaks the schema's 'type'")
+        assert "hunter2" not in proc.stderr
+
     def test_bad_trace_line_is_one_line(self, tmp_path):
         """A trace line of the wrong shape (a string time) is named with its line number."""
         lines = [HEAD,
@@ -288,6 +297,15 @@ class TestReportFiles:
         assert len(skipped) == 3
         assert "damaged before its last line" in skipped[0]
         assert "writable by other users" in skipped[1] and "not an auditor.report/1" in skipped[2]
+
+    def test_secrets_in_a_foreign_report_are_masked(self, tmp_path):
+        """A report from elsewhere (hand-edited, another tool's) is masked as the auditor's
+        own output is: a secret-shaped value in it is never printed."""
+        report = a_report("r1")
+        report["findings"][0]["message"] = "login with password=hunter2xyz failed"
+        proc = auditor("report", "--fail-on", "never", write(tmp_path / "r.json", report))
+        assert proc.returncode == 0, proc.stderr
+        assert "hunter2xyz" not in proc.stdout + proc.stderr and "[REDACTED" in proc.stdout
 
     def test_nothing_readable_is_exit_2(self, tmp_path):
         """Every input bad: exit 2, one line."""

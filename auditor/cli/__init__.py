@@ -1,9 +1,10 @@
 """The ``auditor`` command: run scenarios, list them, render reports, trace processes.
 
 ``parser`` builds the command line; ``run`` runs scenarios (a parent and one
-child per concurrency mode); ``commands`` holds list, report and trace;
-``progress`` draws a run's progress; ``stack`` runs real services traced. Exit status: 0 no finding at or above
-``--fail-on``, 1 findings (or a scenario that crashed), 2 bad input.
+child per concurrency mode); ``commands`` holds list, report, baseline, config,
+completion and trace; ``progress`` draws a run's progress; ``stack`` runs real services
+traced. Exit status: 0 no finding at or above ``--fail-on``, 1 findings (or a scenario
+that crashed), 2 bad input, 3 (``report``) some inputs skipped, 130 interrupted.
 """
 
 from __future__ import annotations

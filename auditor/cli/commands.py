@@ -28,6 +28,7 @@ def report(args) -> int:
     """``auditor report``: render, merge and gate JSON reports and traces (exit ``SKIPPED``
     if some could not be read and nothing else failed)."""
     from auditor.cli import judge
+    from auditor.redact import Redactor
     from auditor.report.formats import FORMATS
     from auditor.report.model import merge_reports
 
@@ -38,7 +39,9 @@ def report(args) -> int:
     if FORMATS[fmt].traces and not traces:
         raise UsageError(f"--format {fmt} needs trace files (written by 'auditor trace', or "
                          f"by 'auditor run --timeline'), not JSON reports")
-    merged = judge.apply_known(merge_reports(reports) if len(reports) > 1 else reports[0], conf)
+    merged = merge_reports(reports) if len(reports) > 1 else reports[0]
+    # the inputs may come from anywhere: secret shapes and canaries are masked here too
+    merged = judge.apply_known(Redactor().report(merged), conf)
     text = judge.write(merged, traces, fmt, args.output, conf)
     if not args.output:
         print(text, end="" if text.endswith("\n") else "\n")

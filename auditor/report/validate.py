@@ -18,7 +18,8 @@ def _validator(name: str):
 
 def problem(data: object, name: str) -> str | None:
     """One line saying where ``data`` breaks schema ``name`` (``schema.REPORT``,
-    ``schema.TRACE_LINE``), or None if it conforms."""
+    ``schema.TRACE_LINE``) and which rule, or None if it conforms. It never quotes the
+    value: a bad value may be anything, a secret too (jsonschema's messages quote it)."""
     from jsonschema.exceptions import best_match
 
     validator = _validator(name)
@@ -26,4 +27,6 @@ def problem(data: object, name: str) -> str | None:
         return None
     error = best_match(validator.iter_errors(data))
     where = "/".join(str(p) for p in error.absolute_path) or "top level"
-    return f"{where}: {error.message[:160]}"
+    if error.validator == "required":   # names the missing property (the schema's words)
+        return f"{where}: {error.message[:160]}"
+    return f"{where}: breaks the schema's {error.validator!r} ({error.validator_value!r})"[:200]
