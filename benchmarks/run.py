@@ -31,7 +31,7 @@ import tempfile
 import time
 
 from benchmarks.common import ROOT, fmt_s, loadavg, machine, run_child, summary
-from benchmarks.scenario import VARIANTS
+from benchmarks.scenario import KINDS, VARIANTS
 
 SECTIONS = ("micro", "scenario", "attribution", "trace", "scale", "memory", "unit")
 BUDGETS = {"unit": 1.05, "audit": 1.10, "trace": 1.03}
@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", type=int, help="--sliced: the CPU the first mode's workers share "
                                            "(default the last; the next mode the one before)")
     p.add_argument("--variants", help="scenario: comma-separated variants (plain,audit,trace; "
+                                      "hooks: tracing's hooks, every event discarded; "
                                       "NAME#K repeats NAME: plain#2 is an A/A control)")
     p.add_argument("--gc", choices=("on", "off"), default="on",
                    help="scenario: off = an experiment, the collector off during each pass "
@@ -323,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     given = args.variants
     args.variants = given.split(",") if given else list(VARIANTS)
     kinds = {v.partition("#")[0].partition(":")[0] for v in args.variants}
-    if kinds - set(VARIANTS) or "plain" not in args.variants:
-        p.error(f"--variants {given}: plain, audit, trace (NAME:SURFACE, NAME#K), "
+    if kinds - set(KINDS) or "plain" not in args.variants:
+        p.error(f"--variants {given}: plain, audit, trace, hooks (NAME:SURFACE, NAME#K), "
                 "with plain among them")
     sections = [s for s in args.only.split(",") if s]
     unknown = set(sections) - set(SECTIONS)

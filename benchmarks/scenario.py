@@ -9,8 +9,10 @@ check), ``trace`` (``auditor.tracing.tracer.Tracer`` in process, as ``auditor tr
 it: every hook and check, log records judged as the logging configuration
 emits them, plus the JSON-lines trace file). ``audit:SURFACE`` and
 ``trace:SURFACE`` install one hook surface only (``auditor.hooks.SURFACES``;
-the ``attribution`` section). ``NAME#K`` is variant NAME again under another name
-(an A/A control: ``plain#2`` measured against ``plain``).
+the ``attribution`` section). ``hooks`` (an experiment) is ``trace`` whose ``Recorder.emit``
+discards every event: the hooks build each one, nothing is handed over (no buffer, tracer,
+judging or trace file): what recording alone costs. ``NAME#K`` is variant NAME again under
+another name (an A/A control: ``plain#2`` measured against ``plain``).
 
 ``"serve": true`` makes this a ``benchmarks.sliced`` worker instead: it prepares, then
 runs one pass for each variant name it reads on stdin.
@@ -30,6 +32,7 @@ import time
 from benchmarks.common import FullCollections, Workload, emit, loadavg, maxrss_mb, say, summary
 
 VARIANTS = ("plain", "audit", "trace")
+KINDS = (*VARIANTS, "hooks")     # ``hooks``: an experiment, never a default
 
 
 class _Variant:
@@ -58,7 +61,7 @@ class _Variant:
                                         canaries=self.canaries).start()
             self.session.adopt(self.work.rt)
             self.session.begin_run("bench")
-        elif kind == "trace":
+        elif kind in ("trace", "hooks"):
             from auditor.tracing import tracer
 
             # as ``auditor trace`` runs it, with the benchmark's canaries (live mode: the config's)
@@ -69,6 +72,9 @@ class _Variant:
             self.note = ("auditor.tracing.tracer.Tracer: log records as emitted (root at INFO), "
                          "trace file")
             self.session.adopt(self.work.rt)
+            if kind == "hooks":
+                self.session._installation._rec.emit = _discard
+                self.note = "tracing's hooks; Recorder.emit discards every event"
 
     def stop(self) -> None:
         if self.tracer is not None:
@@ -82,6 +88,10 @@ class _Variant:
         if self.session is not None:
             self.events += sum(self.session.event_counts.values())
         self.session = self.tracer = None
+
+
+def _discard(event) -> None:
+    """The ``hooks`` variant's ``Recorder.emit``."""
 
 
 def prepare(params: dict):

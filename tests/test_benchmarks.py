@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+
+from benchmarks.common import ROOT
 
 
 def test_micro_benchmark_quick_produces_numbers():
@@ -64,3 +69,24 @@ def test_steps_times_every_guarded_hook_step_in_a_pass():
         assert pieces[where]["calls"] > 0 and pieces[where]["s"] > 0, where
     assert 0 < result["variants"]["trace"]["steps_s"] < result["variants"]["trace"]["pass_cpu_s"]
     assert locks._acquired is before   # the timed steps are taken out again
+
+
+def test_the_hooks_variant_builds_events_and_hands_none_over():
+    """``hooks`` runs tracing's hooks in a real pass: they build events (its ``Recorder.emit``
+    gets them) and none reaches the session, where ``trace`` hands every one over. In a
+    child: a workload's instances are the same in every process that builds one."""
+    script = """if True:
+        import json
+        from benchmarks import scenario
+        discarded = []
+        scenario._discard = discarded.append
+        result = scenario.main({"nodes": 2, "claimers": 1, "cycles": 1, "reps": 1,
+                                "warmup": 0, "variants": ["plain", "trace", "hooks"]})
+        print(json.dumps({"discarded": len(discarded), **{
+            name: v["raw"][0]["events"] for name, v in result["variants"].items()}}))
+    """
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, check=True, cwd=ROOT).stdout
+    events = json.loads(out.splitlines()[-1])
+    assert events["plain"] == 0 and events["trace"] > 20 and events["hooks"] < 5
+    assert events["discarded"] > 20
