@@ -336,3 +336,23 @@ class WireEvent(_Base):
 
 Event = Union[Event, WireEvent]  # type: ignore[misc]
 __all__ += ["WireCredential", "WireEvent"]
+
+#: The hook surface (``auditor.hooks.SURFACES``) that records each event type a user may
+#: leave unhooked (``auditor trace --surfaces``), by name; the other types are always recorded.
+SURFACE_OF = {"LogEvent": "logging", "LockEvent": "locks", "CallEvent": "external",
+              "WireEvent": "wire", "EntryEvent": "tracker-entry", "ExitEvent": "tracker-entry",
+              "StateAccess": "tracker-state"}
+#: Surfaces whose events another's are judged against: a state write by the locks held and
+#: the entry point it is in (without them every guarded write would look unlocked).
+SURFACE_NEEDS = {"tracker-state": ("locks", "tracker-entry")}
+
+
+def with_needs(names) -> tuple[str, ...]:
+    """Surface ``names`` and those they need (``SURFACE_NEEDS``), in ``SURFACE_OF``'s order
+    (names it does not know last)."""
+    chosen = set(names) | {need for n in names for need in SURFACE_NEEDS.get(n, ())}
+    order = list(dict.fromkeys(SURFACE_OF.values()))
+    return tuple(sorted(chosen, key=lambda n: (order.index(n) if n in order else len(order), n)))
+
+
+__all__ += ["SURFACE_OF", "SURFACE_NEEDS", "with_needs"]

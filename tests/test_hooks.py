@@ -716,6 +716,16 @@ class TestLivePeriodic:
         assert {type(e) for e in events} == self.SURFACE_EVENTS[surface]
         assert not any(containers.is_proxy(v) for v in vars(comp.rt).values())
 
+    def test_surface_of_agrees_with_the_surfaces(self):
+        """``events.SURFACE_OF`` (what ``--surfaces`` and the claims go by) names every surface
+        but config, and the event types each one records alone."""
+        from auditor.events import SURFACE_OF
+
+        assert set(SURFACE_OF.values()) == set(hooks.SURFACES) - {"config"}
+        for surface, types in self.SURFACE_EVENTS.items():
+            assert {t.__name__ for t in types} == {
+                name for name, s in SURFACE_OF.items() if s == surface}, surface
+
     def test_unknown_surface_refused(self):
         with pytest.raises(ValueError, match="unknown hook surface"):
             hooks.install(lambda e: None, surfaces=["nope"])

@@ -192,6 +192,32 @@ class TestLogCapture:
         assert report["summary"]["events"].get("LogEvent", 0) == leaks
 
 
+class TestSurfaces:
+    def test_a_lighter_profile_records_its_surfaces_only(self, tmp_path):
+        """``--surfaces logging,locks`` on the real tracker: log records and lock holds are
+        judged, nothing else is recorded, the report says what was hooked, and the claims
+        that need the rest are not exercised (locking: partly, its state writes unhooked)."""
+        proc = traced(tmp_path / "t.jsonl", PY, script(tmp_path, DRIVE),
+                      str(tmp_path / "secret.txt"), env=clean_env(),
+                      extra=("--surfaces", "logging,locks"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "hooked: logging, locks only (--surfaces)" in proc.stderr
+        (path,) = tmp_path.glob("t.jsonl.*")
+        assert records(path)[0]["surfaces"] == ["logging", "locks"]
+        report = read_trace(path).report
+        assert report["runs"][0]["surfaces"] == ["logging", "locks"]
+        events = report["summary"]["events"]
+        assert events["LogEvent"] > 0 and events["LockEvent"] > 0
+        assert not {"CallEvent", "EntryEvent", "StateAccess", "WireEvent"} & {
+            k for k, n in events.items() if n}
+        assert "sensitive-log/canary" in {f["rule"] for f in report["findings"]}
+        rows = {c["area"]: c for c in claims.evaluate(report)}
+        assert rows["locking"]["verdict"] == claims.PARTLY
+        assert "tracker-state not hooked" in rows["locking"]["reason"]
+        assert rows["external calls"]["verdict"] == claims.NOT_EXERCISED
+        assert rows["external calls"]["reason"].startswith("external, wire not hooked")
+
+
 class TestGuarantees:
     def test_lines_bypass_a_patched_os_write(self, tmp_path, monkeypatch):
         """A line reaches the file whole through the system's write even when ``os.write`` is
@@ -342,6 +368,8 @@ class TestCli:
         (("trace", "--", "no-such-program-xyz"), "command not found"),
         (("trace", "--output", "/no/such/dir/t.jsonl", "--", "true"), "directory does not exist"),
         (("trace", "--interval", "0", "--", "true"), "positive number"),
+        (("trace", "--surfaces", "logging,lockz", "--", "true"), "tracker-state"),
+        (("trace", "--surfaces", ",", "--", "true"), "comma-separated list"),
         (("trace", "install"), "--venv PATH"),
         (("trace", "install", "--venv", "/no/such/venv"), "not a virtual environment"),
     ])
@@ -470,6 +498,21 @@ class TestClaims:
         assert logging(80, 1)["verdict"] == claims.PARTLY
         assert logging(0, 0)["verdict"] == claims.NOT_EXERCISED
 
+    def test_a_surface_no_run_hooked_caps_its_claims(self):
+        """A claim whose surface no run hooked (``--surfaces``) is at most partly exercised,
+        and says which; one run that hooked everything lifts the cap."""
+        report = report_with([], {"LogEvent": 2, "LockEvent": 4})
+        report["coverage"] = {"synchronized_entry_points": {"total": 1, "hit": 1,
+                                                            "ids_hit": ["e"]}}
+        report["runs"] = [{"id": "a", "outcome": "passed", "duration_s": 1.0,
+                           "surfaces": ["logging", "locks"]}]
+        row = {c["area"]: c for c in claims.evaluate(report)}["locking"]
+        assert (row["verdict"], row["reason"]) == (
+            claims.PARTLY, "tracker-state not hooked (auditor trace --surfaces)")
+        report["runs"].append({"id": "b", "outcome": "passed", "duration_s": 1.0})
+        assert {c["area"]: c for c in claims.evaluate(report)}["locking"]["verdict"] == (
+            claims.UPHELD)
+
     def test_input_validation_is_at_most_partly_exercised(self):
         """Input validation says what evidence is missing, and names the planted inputs."""
         report = report_with([], {"BadInput": 3})
@@ -571,6 +614,18 @@ class TestBootstrapUnits:
     def test_program_name(self, argv, name):
         """The program is the -m module, the script's basename, -c, or the interpreter."""
         assert program_name(argv) == name
+
+    def test_surfaces_bring_what_they_need(self, monkeypatch):
+        """``AUDITOR_TRACE_SURFACES``: the names, in the surfaces' order, with the locks and
+        entry points a state write is judged against; unset, every surface."""
+        from auditor.tracing.environment import ENV_SURFACES, surfaces
+
+        monkeypatch.setenv(ENV_SURFACES, " tracker-state,logging,")
+        assert surfaces() == ("logging", "locks", "tracker-entry", "tracker-state")
+        monkeypatch.setenv(ENV_SURFACES, "wire")
+        assert surfaces() == ("wire",)
+        monkeypatch.delenv(ENV_SURFACES)
+        assert surfaces() is None
 
     def test_default_disable_list(self, monkeypatch):
         """pip and the auditor itself are never traced; the env var adds patterns."""

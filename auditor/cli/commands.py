@@ -89,6 +89,21 @@ def completion(args) -> int:
     return 0
 
 
+def _surfaces(given: str | None) -> tuple[str, ...] | None:
+    """``--surfaces``' names (each a hook surface a user may leave off: ``SURFACE_OF``) and
+    those they need."""
+    if given is None:
+        return None
+    from auditor.events import SURFACE_OF, with_needs
+
+    names = [n.strip() for n in given.split(",") if n.strip()]
+    choices = list(dict.fromkeys(SURFACE_OF.values()))
+    if not names or set(names) - set(choices):
+        raise UsageError(f"--surfaces {given!r}: a comma-separated list of "
+                         f"{', '.join(choices)}")
+    return with_needs(names)
+
+
 def trace(args) -> int:
     """``auditor trace -- COMMAND`` and ``auditor trace install|uninstall --venv PATH``."""
     from auditor.tracing import launcher, venv
@@ -128,6 +143,7 @@ def trace(args) -> int:
                          f"{os.path.dirname(sys.executable)}); give its path or activate "
                          f"the venv that has it")
     command[0] = found
+    surfaces = _surfaces(args.surfaces)
     from auditor.hashed_secrets import SecretsFileError, file_secrets
 
     try:
@@ -139,9 +155,11 @@ def trace(args) -> int:
 
     print(f"auditor: tracing {command[0]}: each Python process writes its own trace, e.g. "
           f"{trace_path(args.output, os.getpid(), '{program}')}; read them all with: "
-          f"auditor report {args.output}", file=sys.stderr)
+          f"auditor report {args.output}"
+          + (f"; hooked: {', '.join(surfaces)} only (--surfaces)" if surfaces else ""),
+          file=sys.stderr)
     env = launcher.traced_env(os.environ, args.output, interval_s=args.interval,
-                            exclude=tuple(args.exclude), debug=args.debug)
+                            exclude=tuple(args.exclude), debug=args.debug, surfaces=surfaces)
     try:
         launcher.exec_traced(command, env)
     except OSError as e:

@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     trace = command(
         "trace", help="run a Python program traced (or: trace install|uninstall --venv PATH)",
-        usage="%(prog)s [-o PATH] [--interval S] [--debug] [--exclude PROG] -- COMMAND ...\n"
+        usage="%(prog)s [-o PATH] [--interval S] [--debug] [--surfaces LIST] [--exclude PROG] "
+              "-- COMMAND ...\n"
               "       %(prog)s install|uninstall --venv PATH")
     trace.add_argument("-o", "--output", default="auditor-trace.jsonl", metavar="PATH",
                        help="trace path; {pid}/{program} substituted, else PATH.<pid> "
@@ -193,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--debug", action="store_true",
                        help="also judge DEBUG records the logging configuration drops "
                             "(a full audit's log checks, at a full audit's cost)")
+    trace.add_argument("--surfaces", metavar="LIST",
+                       help="a lighter profile: hook only these surfaces (comma-separated: "
+                            "logging, locks, external, wire, tracker-entry, tracker-state; "
+                            "default: all); claims on the others are 'not exercised'")
     trace.add_argument("--exclude", action="append", default=[], metavar="PROG",
                        help="do not trace programs named so (fnmatch; repeatable; a pattern "
                             "may start with -)")

@@ -4,7 +4,8 @@ A claim is refuted by any finding that speaks against it. It is upheld only with
 behind it: at least ``MIN_EVENTS`` events of the kinds that exercise it and at least
 ``UPHELD_SHARE`` of its reachable sites, calls or entry points run. Less coverage is
 "partly exercised", none "not exercised". A claim whose evidence is known to be
-incomplete (``cap``) is at most "partly exercised", and says why.
+incomplete (``cap``, or a hook surface no run installed: ``auditor trace --surfaces``) is
+at most "partly exercised", and says why.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from auditor.events import SURFACE_OF
 from auditor.nova.reachable import UNREACHABLE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,15 +121,24 @@ def _coverage(claim: Claim, report: Mapping[str, Any]) -> list[dict]:
     return out
 
 
+def _unhooked(report: Mapping[str, Any]) -> set[str]:
+    """Hook surfaces no run installed: each run's ``surfaces`` (a trace made with
+    ``auditor trace --surfaces``) leaves the others off; a run without it hooked all."""
+    runs = report.get("runs") or [{}]
+    every = set(SURFACE_OF.values())
+    return set.intersection(*(every - set(run.get("surfaces", every)) for run in runs))
+
+
 def _verdict(claim: Claim, hits: list, counts: Mapping[str, int], covered: list[dict],
-             share: float | None) -> tuple[str, str]:
-    """The verdict and the sentence that explains it."""
+             share: float | None, blind: list[str]) -> tuple[str, str]:
+    """The verdict and the sentence that explains it (``blind``: its surfaces not hooked)."""
     events = sum(counts.values())
+    unhooked = f"{', '.join(blind)} not hooked (auditor trace --surfaces)" if blind else ""
     if hits:
         return REFUTED, f"{len(hits)} finding(s) refute it"
     if not events and not any(c["hit"] for c in covered):
-        return NOT_EXERCISED, "no runtime evidence reached it"
-    shortfalls = []
+        return NOT_EXERCISED, unhooked or "no runtime evidence reached it"
+    shortfalls = [unhooked] if blind else []
     if events < MIN_EVENTS:
         shortfalls.append(f"{events} event(s), fewer than {MIN_EVENTS}")
     if claim.every and (absent := [k for k, n in counts.items() if not n]):
@@ -146,6 +157,7 @@ def _verdict(claim: Claim, hits: list, counts: Mapping[str, int], covered: list[
 def evaluate(report: Mapping[str, Any]) -> list[dict]:
     """One verdict per claim, with the coverage and findings behind it."""
     counts = report.get("summary", {}).get("events", {})
+    unhooked = _unhooked(report)
     out = []
     for claim in REVIEW_CLAIMS:
         hits = [f for f in report.get("findings", []) if claim.refutes(f)]
@@ -153,7 +165,8 @@ def evaluate(report: Mapping[str, Any]) -> list[dict]:
         covered = _coverage(claim, report)
         total = sum(c["total"] for c in covered)
         share = sum(c["hit"] for c in covered) / total if total else None
-        verdict, reason = _verdict(claim, hits, events, covered, share)
+        blind = sorted({s for e in claim.exercised_by if (s := SURFACE_OF.get(e)) in unhooked})
+        verdict, reason = _verdict(claim, hits, events, covered, share, blind)
         out.append({"area": claim.area, "claim": claim.claim, "verdict": verdict,
                     "reason": reason, "share": None if share is None else round(share, 3),
                     "coverage": covered, "events": events, "findings": len(hits),

@@ -16,7 +16,7 @@ import sys
 
 from auditor.tracing.environment import (DEFAULT_EXCLUDE, ENV_DEBUG, ENV_DISABLE, ENV_EXCLUDE,
                                         ENV_TRACE, interval, kill_file, kill_file_set,
-                                        truthy)
+                                        surfaces, truthy)
 
 __all__ = ["initialize", "program_name", "disabled", "excluded", "pythonpath_with",
            "pythonpath_without", "SITE_DIR"]
@@ -143,7 +143,7 @@ def _initialize() -> bool:
     def start(module) -> None:
         try:
             tracer.start(template, program, interval_s=interval(), debug=truthy(ENV_DEBUG),
-                         kill_file=kill_file(template))
+                         kill_file=kill_file(template), surfaces=surfaces())
         except Exception as exc:  # noqa: BLE001
             _warn(f"tracing not started: {type(exc).__name__}: {exc}")
 

@@ -7,8 +7,8 @@ import stat
 import sys
 
 __all__ = ["ENV_TRACE", "ENV_DISABLE", "ENV_DISABLE_FILE", "ENV_EXCLUDE", "ENV_INTERVAL",
-           "ENV_DEBUG", "ENV_HOME", "ENV_MAX_BYTES", "DEFAULT_MAX_BYTES", "KEEP", "max_bytes", "DEFAULT_EXCLUDE", "KILL_FILE_NAME", "DEFAULT_INTERVAL_S",
-           "truthy", "kill_file", "kill_file_set", "untrusted", "interval"]
+           "ENV_DEBUG", "ENV_SURFACES", "ENV_HOME", "ENV_MAX_BYTES", "DEFAULT_MAX_BYTES", "KEEP", "max_bytes", "DEFAULT_EXCLUDE", "KILL_FILE_NAME", "DEFAULT_INTERVAL_S",
+           "truthy", "kill_file", "kill_file_set", "untrusted", "interval", "surfaces"]
 
 ENV_TRACE = "AUDITOR_TRACE"                  # trace path template; its presence turns tracing on
 ENV_DISABLE = "AUDITOR_TRACE_DISABLE"        # kill switch: any value but "", "0", "false", "no"
@@ -16,6 +16,7 @@ ENV_DISABLE_FILE = "AUDITOR_TRACE_DISABLE_FILE"  # kill switch file (default: ne
 ENV_EXCLUDE = "AUDITOR_TRACE_EXCLUDE"        # extra program names (fnmatch patterns), comma-separated
 ENV_INTERVAL = "AUDITOR_TRACE_INTERVAL"      # seconds between finding flushes (default 60)
 ENV_DEBUG = "AUDITOR_TRACE_DEBUG"            # capture DEBUG records logging drops (full audit cost)
+ENV_SURFACES = "AUDITOR_TRACE_SURFACES"      # hook surfaces, comma-separated (default: all)
 ENV_MAX_BYTES = "AUDITOR_TRACE_MAX_BYTES"    # rotate a trace file past this size
 ENV_HOME = "AUDITOR_TRACE_HOME"              # where ``auditor`` is, for interpreters lacking it
 
@@ -54,6 +55,16 @@ def _positive(name: str, default, kind):
 def interval() -> float:
     """Seconds between finding flushes: ``$AUDITOR_TRACE_INTERVAL`` if a positive number."""
     return _positive(ENV_INTERVAL, DEFAULT_INTERVAL_S, float)
+
+
+def surfaces() -> tuple[str, ...] | None:
+    """The hook surfaces to install: ``$AUDITOR_TRACE_SURFACES`` (comma-separated ``auditor
+    trace --surfaces`` names) with those they need (``events.SURFACE_NEEDS``), in
+    ``SURFACE_OF``'s order; else None (all of them)."""
+    from auditor.events import with_needs
+
+    names = [n.strip() for n in os.environ.get(ENV_SURFACES, "").split(",") if n.strip()]
+    return with_needs(names) or None
 
 
 def max_bytes() -> int:

@@ -9,7 +9,8 @@ from typing import Mapping
 
 import auditor
 from auditor.tracing.bootstrap import SITE_DIR, pythonpath_with
-from auditor.tracing.environment import ENV_DEBUG, ENV_EXCLUDE, ENV_HOME, ENV_INTERVAL, ENV_TRACE
+from auditor.tracing.environment import (ENV_DEBUG, ENV_EXCLUDE, ENV_HOME, ENV_INTERVAL,
+                                         ENV_SURFACES, ENV_TRACE)
 
 __all__ = ["HOME", "traced_env", "resolve", "exec_traced"]
 
@@ -18,7 +19,8 @@ HOME = os.path.dirname(os.path.dirname(os.path.abspath(auditor.__file__)))
 
 
 def traced_env(base: Mapping[str, str], output: str, *, interval_s: float | None = None,
-               exclude: tuple[str, ...] = (), debug: bool = False) -> dict[str, str]:
+               exclude: tuple[str, ...] = (), debug: bool = False,
+               surfaces: tuple[str, ...] | None = None) -> dict[str, str]:
     """``base`` plus what turns tracing on in every Python process started from it."""
     env = dict(base)
     env[ENV_TRACE] = os.path.abspath(output)
@@ -28,6 +30,8 @@ def traced_env(base: Mapping[str, str], output: str, *, interval_s: float | None
         env[ENV_INTERVAL] = str(interval_s)
     if debug:
         env[ENV_DEBUG] = "1"
+    if surfaces:
+        env[ENV_SURFACES] = ",".join(surfaces)
     if exclude:
         have = [p for p in base.get(ENV_EXCLUDE, "").split(",") if p]
         env[ENV_EXCLUDE] = ",".join([*have, *exclude])

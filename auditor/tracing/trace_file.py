@@ -254,6 +254,8 @@ def parse_trace(stream: BinaryIO, path: str, *, spans: bool = True) -> Trace:
            "trace": str(path)}
     if "debug" in head:   # which log records were judged: all from DEBUG up, or those emitted
         run["log_capture"] = "debug" if head["debug"] else "emitted"
+    if "surfaces" in head:   # auditor trace --surfaces: the only hook surfaces installed
+        run["surfaces"] = head["surfaces"]
     if end is None:
         run["note"] = "trace has no end record: the process was killed or is still running"
     report = build_report(findings=findings, runs=[run], coverage=coverage,

@@ -60,7 +60,7 @@ class Tracer:
                  surfaces: tuple[str, ...] | None = None):
         """``kill_file``: stop at the next flush once it exists (default:
         ``environment.kill_file``). ``surfaces``: the hook surfaces (default: all;
-        the benchmarks trace one at a time)."""
+        ``auditor trace --surfaces``; the benchmarks trace one at a time)."""
         self.template = template
         self.program = program
         self.interval_s = interval_s
@@ -171,6 +171,8 @@ class Tracer:
         from auditor import __version__
 
         extra = {"segment": self._segment} if self._segment else {}
+        if self.surfaces is not None:
+            extra["surfaces"] = list(self.surfaces)
         self.write("trace-start", schema=SCHEMA, program=self.program, ppid=os.getppid(),
                    run=self.run_id, wall=self._wall0, t=self._mono0, nova=nova_version(),
                    auditor=__version__, python=sys.version.split()[0],
@@ -347,12 +349,15 @@ def current() -> Tracer | None:
 
 
 def start(template: str, program: str, *, interval_s: float = DEFAULT_INTERVAL_S,
-          debug: bool = False, kill_file: str | None = None) -> Tracer:
-    """Start tracing this process (once): hooks, trace file, fork and exit handlers."""
+          debug: bool = False, kill_file: str | None = None,
+          surfaces: tuple[str, ...] | None = None) -> Tracer:
+    """Start tracing this process (once): hooks (``surfaces``: default all), trace file,
+    fork and exit handlers."""
     global _current
     if _current is not None:
         return _current
-    tracer = Tracer(template, program, interval_s, debug=debug, kill_file=kill_file).start()
+    tracer = Tracer(template, program, interval_s, debug=debug, kill_file=kill_file,
+                    surfaces=surfaces).start()
     _current = tracer
     os.register_at_fork(after_in_child=_after_fork)
     atexit.register(_at_exit)
