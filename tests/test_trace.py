@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from auditor.tracing.bootstrap import excluded, program_name, pythonpath_with, pythonpath_without
-from auditor.report import claims, perfetto
+from auditor.report import claims, perfetto, text
 from auditor.tracing.trace_file import read_trace
 
 PY = sys.executable
@@ -211,6 +211,8 @@ class TestSurfaces:
         assert not {"CallEvent", "EntryEvent", "StateAccess", "WireEvent"} & {
             k for k, n in events.items() if n}
         assert "sensitive-log/canary" in {f["rule"] for f in report["findings"]}
+        assert "not hooked (auditor trace --surfaces): external, tracker-entry, " \
+            "tracker-state, wire" in " ".join(text.render(report).split())
         rows = {c["area"]: c for c in claims.evaluate(report)}
         assert rows["locking"]["verdict"] == claims.PARTLY
         assert "tracker-state not hooked" in rows["locking"]["reason"]

@@ -20,7 +20,7 @@ from auditor.nova.reachable import UNREACHABLE
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.tracing.trace_file import Trace
 
-__all__ = ["Claim", "REVIEW_CLAIMS", "evaluate", "render", "render_markdown", "render_json", "UPHELD",
+__all__ = ["Claim", "REVIEW_CLAIMS", "evaluate", "unhooked", "render", "render_markdown", "render_json", "UPHELD",
            "REFUTED", "PARTLY", "NOT_EXERCISED", "UPHELD_SHARE", "MIN_EVENTS"]
 
 UPHELD, REFUTED, PARTLY, NOT_EXERCISED = "upheld", "refuted", "partly exercised", "not exercised"
@@ -121,7 +121,7 @@ def _coverage(claim: Claim, report: Mapping[str, Any]) -> list[dict]:
     return out
 
 
-def _unhooked(report: Mapping[str, Any]) -> set[str]:
+def unhooked(report: Mapping[str, Any]) -> set[str]:
     """Hook surfaces no run installed: each run's ``surfaces`` (a trace made with
     ``auditor trace --surfaces``) leaves the others off; a run without it hooked all."""
     runs = report.get("runs") or [{}]
@@ -133,12 +133,12 @@ def _verdict(claim: Claim, hits: list, counts: Mapping[str, int], covered: list[
              share: float | None, blind: list[str]) -> tuple[str, str]:
     """The verdict and the sentence that explains it (``blind``: its surfaces not hooked)."""
     events = sum(counts.values())
-    unhooked = f"{', '.join(blind)} not hooked (auditor trace --surfaces)" if blind else ""
+    off = f"{', '.join(blind)} not hooked (auditor trace --surfaces)" if blind else ""
     if hits:
         return REFUTED, f"{len(hits)} finding(s) refute it"
     if not events and not any(c["hit"] for c in covered):
-        return NOT_EXERCISED, unhooked or "no runtime evidence reached it"
-    shortfalls = [unhooked] if blind else []
+        return NOT_EXERCISED, off or "no runtime evidence reached it"
+    shortfalls = [off] if blind else []
     if events < MIN_EVENTS:
         shortfalls.append(f"{events} event(s), fewer than {MIN_EVENTS}")
     if claim.every and (absent := [k for k, n in counts.items() if not n]):
@@ -157,7 +157,7 @@ def _verdict(claim: Claim, hits: list, counts: Mapping[str, int], covered: list[
 def evaluate(report: Mapping[str, Any]) -> list[dict]:
     """One verdict per claim, with the coverage and findings behind it."""
     counts = report.get("summary", {}).get("events", {})
-    unhooked = _unhooked(report)
+    off = unhooked(report)
     out = []
     for claim in REVIEW_CLAIMS:
         hits = [f for f in report.get("findings", []) if claim.refutes(f)]
@@ -165,7 +165,7 @@ def evaluate(report: Mapping[str, Any]) -> list[dict]:
         covered = _coverage(claim, report)
         total = sum(c["total"] for c in covered)
         share = sum(c["hit"] for c in covered) / total if total else None
-        blind = sorted({s for e in claim.exercised_by if (s := SURFACE_OF.get(e)) in unhooked})
+        blind = sorted({s for e in claim.exercised_by if (s := SURFACE_OF.get(e)) in off})
         verdict, reason = _verdict(claim, hits, events, covered, share, blind)
         out.append({"area": claim.area, "claim": claim.claim, "verdict": verdict,
                     "reason": reason, "share": None if share is None else round(share, 3),

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.findings import Severity
+from auditor.report.claims import unhooked
 from auditor.report.gate import counts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +57,10 @@ def _header(console: Console, report: dict[str, Any]) -> None:
     events = report.get("summary", {}).get("events", {})
     if events:
         console.print(Text("events: " + ", ".join(f"{k} {v}" for k, v in events.items())))
+    off = unhooked(report)
+    if off:
+        console.print(Text(f"not hooked (auditor trace --surfaces): {', '.join(sorted(off))}: "
+                           f"no finding there says nothing about them", style="yellow"))
 
 
 def _by_category(console: Console, findings: list[dict[str, Any]]) -> None:
