@@ -342,17 +342,20 @@ __all__ += ["WireCredential", "WireEvent"]
 SURFACE_OF = {"LogEvent": "logging", "LockEvent": "locks", "CallEvent": "external",
               "WireEvent": "wire", "EntryEvent": "tracker-entry", "ExitEvent": "tracker-entry",
               "StateAccess": "tracker-state"}
+#: Those surfaces, in the order users read them.
+SURFACE_NAMES = tuple(dict.fromkeys(SURFACE_OF.values()))
 #: Surfaces whose events another's are judged against: a state write by the locks held and
 #: the entry point it is in (without them every guarded write would look unlocked).
 SURFACE_NEEDS = {"tracker-state": ("locks", "tracker-entry")}
 
 
-def with_needs(names) -> tuple[str, ...]:
-    """Surface ``names`` and those they need (``SURFACE_NEEDS``), in ``SURFACE_OF``'s order
-    (names it does not know last)."""
-    chosen = set(names) | {need for n in names for need in SURFACE_NEEDS.get(n, ())}
-    order = list(dict.fromkeys(SURFACE_OF.values()))
-    return tuple(sorted(chosen, key=lambda n: (order.index(n) if n in order else len(order), n)))
+def surfaces_listed(text: str) -> tuple[str, ...]:
+    """The surfaces a comma-separated list names (``auditor trace --surfaces``) and those
+    they need (``SURFACE_NEEDS``), in ``SURFACE_NAMES``' order (names it lacks last)."""
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    names |= {need for n in names for need in SURFACE_NEEDS.get(n, ())}
+    rank = {name: i for i, name in enumerate(SURFACE_NAMES)}
+    return tuple(sorted(names, key=lambda n: (rank.get(n, len(rank)), n)))
 
 
-__all__ += ["SURFACE_OF", "SURFACE_NEEDS", "with_needs"]
+__all__ += ["SURFACE_OF", "SURFACE_NAMES", "SURFACE_NEEDS", "surfaces_listed"]

@@ -90,18 +90,17 @@ def completion(args) -> int:
 
 
 def _surfaces(given: str | None) -> tuple[str, ...] | None:
-    """``--surfaces``' names (each a hook surface a user may leave off: ``SURFACE_OF``) and
-    those they need."""
+    """``--surfaces``' names (each a hook surface a user may leave off: ``SURFACE_NAMES``)
+    and those they need."""
     if given is None:
         return None
-    from auditor.events import SURFACE_OF, with_needs
+    from auditor.events import SURFACE_NAMES, surfaces_listed
 
-    names = [n.strip() for n in given.split(",") if n.strip()]
-    choices = list(dict.fromkeys(SURFACE_OF.values()))
-    if not names or set(names) - set(choices):
+    names = surfaces_listed(given)
+    if not names or set(names) - set(SURFACE_NAMES):
         raise UsageError(f"--surfaces {given!r}: a comma-separated list of "
-                         f"{', '.join(choices)}")
-    return with_needs(names)
+                         f"{', '.join(SURFACE_NAMES)}")
+    return names
 
 
 def trace(args) -> int:

@@ -14,7 +14,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from auditor.events import SURFACE_OF
+from auditor.events import SURFACE_NAMES, SURFACE_OF
 from auditor.nova.reachable import UNREACHABLE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,8 +125,8 @@ def unhooked(report: Mapping[str, Any]) -> set[str]:
     """Hook surfaces no run installed: each run's ``surfaces`` (a trace made with
     ``auditor trace --surfaces``) leaves the others off; a run without it hooked all."""
     runs = report.get("runs") or [{}]
-    every = set(SURFACE_OF.values())
-    return set.intersection(*(every - set(run.get("surfaces", every)) for run in runs))
+    return set.intersection(*(set(SURFACE_NAMES) - set(run.get("surfaces", SURFACE_NAMES))
+                              for run in runs))
 
 
 def _verdict(claim: Claim, hits: list, counts: Mapping[str, int], covered: list[dict],

@@ -58,13 +58,11 @@ def interval() -> float:
 
 
 def surfaces() -> tuple[str, ...] | None:
-    """The hook surfaces to install: ``$AUDITOR_TRACE_SURFACES`` (comma-separated ``auditor
-    trace --surfaces`` names) with those they need (``events.SURFACE_NEEDS``), in
-    ``SURFACE_OF``'s order; else None (all of them)."""
-    from auditor.events import with_needs
+    """The hook surfaces to install: those ``$AUDITOR_TRACE_SURFACES`` lists, with those
+    they need (``events.surfaces_listed``); else None (all of them)."""
+    from auditor.events import surfaces_listed
 
-    names = [n.strip() for n in os.environ.get(ENV_SURFACES, "").split(",") if n.strip()]
-    return with_needs(names) or None
+    return surfaces_listed(os.environ.get(ENV_SURFACES, "")) or None
 
 
 def max_bytes() -> int:
