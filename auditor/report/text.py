@@ -60,7 +60,7 @@ def _header(console: Console, report: dict[str, Any]) -> None:
     off = unhooked(report)
     if off:
         console.print(Text(f"not hooked (auditor trace --surfaces): {', '.join(sorted(off))}: "
-                           f"no finding there says nothing about them", style="yellow"))
+                           f"an absent finding there proves nothing", style="yellow"))
 
 
 def _by_category(console: Console, findings: list[dict[str, Any]]) -> None:
